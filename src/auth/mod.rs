@@ -1,0 +1,3 @@
+//! Transport security and, later, delegated authentication and authorization.
+
+pub mod tls;

@@ -1,0 +1,159 @@
+//! `/healthz`, `/livez`, `/readyz`, with named checks and Go's output format.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::cluster::ClusterIndex;
+use crate::scrape::{ScrapeStats, now_ms};
+use crate::store::Store;
+
+/// What the checks read.
+pub struct Health {
+    /// Metrics, for storage readiness.
+    pub store: Arc<Store>,
+    /// Informer sync state.
+    pub index: Arc<ClusterIndex>,
+    /// Scrape timeliness.
+    pub scrape: Arc<ScrapeStats>,
+    /// Scrape period.
+    pub resolution: Duration,
+}
+
+type Check = (&'static str, Result<(), String>);
+
+impl Health {
+    fn informer_sync(&self) -> Result<(), String> {
+        if self.index.synced() {
+            Ok(())
+        } else {
+            Err("node and pod lists not synced yet".into())
+        }
+    }
+
+    /// Ready once metrics are stored for the reachable nodes: at least one node can be served.
+    fn storage_ready(&self) -> Result<(), String> {
+        let (nodes, _) = self.store.servable_counts(now_ms());
+        if nodes > 0 {
+            Ok(())
+        } else {
+            Err("no metrics to serve".into())
+        }
+    }
+
+    /// Scraping has not stalled: some node was scraped within 1.5 periods (vacuous with no nodes).
+    fn collection_timely(&self) -> Result<(), String> {
+        if self.index.node_count() == 0 {
+            return Ok(());
+        }
+        let last = self.scrape.last_tick_ms.load(Ordering::Relaxed) as i64;
+        let limit = self.resolution.as_millis() as i64 * 3 / 2 + 1000;
+        if last == 0 || now_ms() - last <= limit {
+            Ok(())
+        } else {
+            Err(format!("last scrape started {} ms ago", now_ms() - last))
+        }
+    }
+
+    fn checks(&self, endpoint: &str) -> Vec<Check> {
+        let mut checks: Vec<Check> = vec![("ping", Ok(())), ("log", Ok(()))];
+        match endpoint {
+            "readyz" => {
+                checks.push(("metric-storage-ready", self.storage_ready()));
+                checks.push(("metric-informer-sync", self.informer_sync()));
+            }
+            "livez" => checks.push(("metric-collection-timely", self.collection_timely())),
+            _ => {}
+        }
+        checks
+    }
+}
+
+fn text(status: actix_web::http::StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(body)
+}
+
+fn render(endpoint: &str, checks: &[Check], query: &str) -> HttpResponse {
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let verbose = params.iter().any(|(k, _)| k == "verbose");
+    let excluded: Vec<&str> = params
+        .iter()
+        .filter(|(k, _)| k == "exclude")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let mut failed = false;
+    let mut out = String::new();
+    for (name, result) in checks {
+        if excluded.contains(name) {
+            out.push_str(&format!("[+]{name} excluded: ok\n"));
+            continue;
+        }
+        match result {
+            Ok(()) => out.push_str(&format!("[+]{name} ok\n")),
+            Err(reason) => {
+                failed = true;
+                tracing::debug!(check = name, reason = %reason, "{endpoint} check failed");
+                out.push_str(&format!("[-]{name} failed: reason withheld\n"));
+            }
+        }
+    }
+    if failed {
+        out.push_str(&format!("{endpoint} check failed\n"));
+        return text(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, out);
+    }
+    if verbose {
+        out.push_str(&format!("{endpoint} check passed\n"));
+        text(actix_web::http::StatusCode::OK, out)
+    } else {
+        text(actix_web::http::StatusCode::OK, "ok".into())
+    }
+}
+
+async fn endpoint(req: HttpRequest, health: web::Data<Health>) -> HttpResponse {
+    let endpoint = req.path().trim_start_matches('/').split('/').next().unwrap_or("healthz").to_string();
+    let checks = health.checks(&endpoint);
+    render(&endpoint, &checks, req.query_string())
+}
+
+async fn single(req: HttpRequest, path: web::Path<(String, String)>, health: web::Data<Health>) -> HttpResponse {
+    let (endpoint, name) = path.into_inner();
+    let _ = req;
+    match health.checks(&endpoint).into_iter().find(|(n, _)| *n == name) {
+        Some((_, Ok(()))) => text(actix_web::http::StatusCode::OK, "ok".into()),
+        Some((_, Err(e))) => text(
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal server error: {e}\n"),
+        ),
+        None => text(actix_web::http::StatusCode::NOT_FOUND, "404 page not found\n".into()),
+    }
+}
+
+/// Registers the health routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for e in ["healthz", "livez", "readyz"] {
+        cfg.route(&format!("/{e}"), web::get().to(endpoint));
+    }
+    cfg.route("/{endpoint:healthz|livez|readyz}/{name}", web::get().to(single));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_follows_go_format() {
+        let ok: Vec<Check> = vec![("ping", Ok(())), ("metric-storage-ready", Ok(()))];
+        let r = render("readyz", &ok, "");
+        assert_eq!(r.status(), 200);
+        let bad: Vec<Check> = vec![("ping", Ok(())), ("metric-storage-ready", Err("x".into()))];
+        let r = render("readyz", &bad, "");
+        assert_eq!(r.status(), 500);
+        let r = render("readyz", &bad, "exclude=metric-storage-ready");
+        assert_eq!(r.status(), 200);
+    }
+}

@@ -1,0 +1,147 @@
+//! Turns one decoded kubelet response into a store batch, applying metrics-server's validity rules.
+
+use crate::scrape::decode::{ContainerRaw, Decoded, Point};
+use crate::store::{ContainerSample, NodeBatch, PodBatch, Sample};
+
+fn cpu_ns(p: &Point) -> Option<u64> {
+    let v = p.value * 1e9;
+    (v.is_finite() && v >= 0.0 && v < u64::MAX as f64).then(|| v.round() as u64)
+}
+
+fn bytes(p: &Point) -> Option<u64> {
+    (p.value.is_finite() && p.value >= 0.0 && p.value < u64::MAX as f64).then(|| p.value.round() as u64)
+}
+
+/// A sample from a CPU and a memory point; the CPU timestamp wins because the rate is over CPU time.
+fn sample(cpu: Option<&Point>, mem: Option<&Point>, default_ms: i64) -> Option<Sample> {
+    let (cpu, mem) = (cpu?, mem?);
+    let timestamp_ms = cpu.timestamp_ms.or(mem.timestamp_ms).unwrap_or(default_ms);
+    Some(Sample {
+        timestamp_ms,
+        cpu_ns: cpu_ns(cpu)?,
+        memory_bytes: bytes(mem)?,
+    })
+}
+
+/// The decoded response of `node`, as a batch. `request_ms` stands in for missing timestamps.
+///
+/// Rules (as metrics-server): a node sample needs non-zero CPU and memory; a container whose CPU and
+/// memory are both zero is skipped (not running); a pod with any other incomplete container is
+/// reported as incomplete, so the store keeps its previous samples instead of serving a partial sum.
+pub fn build<'a>(node: &'a str, decoded: &'a Decoded<'a>, request_ms: i64) -> NodeBatch<'a> {
+    let node_sample = sample(decoded.node.cpu.as_ref(), decoded.node.memory.as_ref(), request_ms)
+        .filter(|s| s.cpu_ns > 0 && s.memory_bytes > 0);
+
+    let mut order: Vec<&ContainerRaw<'a>> = decoded.containers.iter().collect();
+    order.sort_unstable_by(|a, b| {
+        (a.namespace.as_ref(), a.pod.as_ref(), a.container.as_ref()).cmp(&(
+            b.namespace.as_ref(),
+            b.pod.as_ref(),
+            b.container.as_ref(),
+        ))
+    });
+
+    let mut pods: Vec<PodBatch<'a>> = Vec::new();
+    let mut incomplete_pods: Vec<(&'a str, &'a str)> = Vec::new();
+    let mut i = 0;
+    while i < order.len() {
+        let (ns, pod) = (order[i].namespace.as_ref(), order[i].pod.as_ref());
+        let mut j = i;
+        let mut containers = Vec::new();
+        let mut complete = true;
+        while j < order.len() && order[j].namespace == ns && order[j].pod == pod {
+            let c = order[j];
+            j += 1;
+            let s = sample(c.cpu.as_ref(), c.memory.as_ref(), request_ms);
+            match s {
+                Some(s) if s.cpu_ns == 0 && s.memory_bytes == 0 => continue,
+                Some(s) if s.cpu_ns > 0 && s.memory_bytes > 0 => {
+                    let start_ms = c
+                        .start_time_s
+                        .filter(|v| v.is_finite() && *v > 0.0 && *v < 1e12)
+                        .map(|v| (v * 1000.0).round() as i64)
+                        .unwrap_or(0);
+                    containers.push(ContainerSample {
+                        name: c.container.as_ref(),
+                        start_ms,
+                        sample: s,
+                    });
+                }
+                None if c.cpu.is_none() && c.memory.is_none() => continue,
+                _ => complete = false,
+            }
+        }
+        if complete && !containers.is_empty() {
+            pods.push(PodBatch {
+                namespace: ns,
+                name: pod,
+                containers,
+            });
+        } else if !complete {
+            incomplete_pods.push((ns, pod));
+        }
+        i = j;
+    }
+    NodeBatch {
+        node,
+        node_sample,
+        pods,
+        incomplete_pods,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scrape::decode::NodeRaw;
+    use std::borrow::Cow;
+
+    fn pt(v: f64, ts: Option<i64>) -> Option<Point> {
+        Some(Point { value: v, timestamp_ms: ts })
+    }
+
+    fn c<'a>(ns: &'a str, pod: &'a str, name: &'a str, cpu: Option<Point>, mem: Option<Point>) -> ContainerRaw<'a> {
+        ContainerRaw {
+            namespace: Cow::Borrowed(ns),
+            pod: Cow::Borrowed(pod),
+            container: Cow::Borrowed(name),
+            cpu,
+            memory: mem,
+            start_time_s: Some(1_700_000_000.5),
+        }
+    }
+
+    #[test]
+    fn groups_containers_by_pod_and_applies_validity_rules() {
+        let d = Decoded {
+            node: NodeRaw { cpu: pt(10.5, Some(5000)), memory: pt(2048.0, Some(6000)) },
+            containers: vec![
+                c("b", "p2", "x", pt(1.0, None), pt(10.0, None)),
+                c("a", "p1", "z", pt(2.0, Some(7)), pt(20.0, Some(8))),
+                c("a", "p1", "y", pt(0.0, Some(7)), pt(0.0, Some(8))),
+                c("c", "bad", "k", pt(1.0, Some(1)), None),
+                c("c", "bad", "ok", pt(1.0, Some(1)), pt(3.0, Some(1))),
+                c("d", "halfzero", "k", pt(0.0, Some(1)), pt(3.0, Some(1))),
+            ],
+            skipped: vec![],
+        };
+        let b = build("n1", &d, 99);
+        let ns = b.node_sample.unwrap();
+        assert_eq!((ns.timestamp_ms, ns.cpu_ns, ns.memory_bytes), (5000, 10_500_000_000, 2048));
+        let names: Vec<_> = b.pods.iter().map(|p| (p.namespace, p.name, p.containers.len())).collect();
+        assert_eq!(names, vec![("a", "p1", 1), ("b", "p2", 1)], "all-zero container y skipped");
+        assert_eq!(b.pods[0].containers[0].start_ms, 1_700_000_000_500);
+        assert_eq!(b.pods[1].containers[0].sample.timestamp_ms, 99, "missing timestamp -> request time");
+        assert_eq!(b.incomplete_pods, vec![("c", "bad"), ("d", "halfzero")]);
+    }
+
+    #[test]
+    fn node_with_zero_or_missing_values_has_no_sample() {
+        let mut d = Decoded::default();
+        assert_eq!(build("n", &d, 1).node_sample, None);
+        d.node = NodeRaw { cpu: pt(0.0, None), memory: pt(5.0, None) };
+        assert_eq!(build("n", &d, 1).node_sample, None);
+        d.node = NodeRaw { cpu: pt(f64::NAN, None), memory: pt(5.0, None) };
+        assert_eq!(build("n", &d, 1).node_sample, None);
+    }
+}

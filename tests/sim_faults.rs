@@ -1,0 +1,168 @@
+//! Faulty kubelets cost only themselves: the server, run in-process inside the simulated cluster,
+//! keeps serving every healthy node while one kubelet answers garbage, 404s its resource endpoint
+//! (the Summary API fallback must take over), errors, or hangs.
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use metrics_apiserver::config::ServerArgs;
+use metrics_apiserver::server;
+use metrics_apiserver::sim::{self, KubeletMode, SimOptions, Simulation};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use serde_json::Value;
+
+fn http_client(sim: &Simulation) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&sim.ca_file).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+async fn node_names(http: &reqwest::Client, sim: &Simulation) -> Vec<String> {
+    let url = format!("{}/apis/metrics.k8s.io/v1beta1/nodes", sim.server_url);
+    let Ok(resp) = http.get(url).send().await else {
+        return vec![];
+    };
+    let Ok(body) = resp.json::<Value>().await else {
+        return vec![];
+    };
+    body["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["metadata"]["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn wait_for_nodes(http: &reqwest::Client, sim: &Simulation, want: &[&str], within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = node_names(http, sim).await;
+        if want.iter().all(|w| got.iter().any(|g| g == w)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "wanted metrics for {want:?}, have {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn self_metric(http: &reqwest::Client, sim: &Simulation, line_prefix: &str) -> f64 {
+    let body = http
+        .get(format!("{}/metrics", sim.server_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    body.lines()
+        .find(|l| l.starts_with(line_prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {line_prefix} in /metrics:\n{body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faulty_kubelets_cost_only_themselves() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = std::env::temp_dir().join(format!("mas-faults-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let simulation = sim::start(SimOptions {
+        nodes: 4,
+        pods_per_node: 2,
+        seed: 3,
+        kubeconfig: dir.join("kubeconfig"),
+        work_dir: dir.clone(),
+        server_port: 0,
+        apiserver_port: 0,
+        metric_resolution_secs: 10,
+    })
+    .await
+    .unwrap();
+    let names: Vec<String> = simulation
+        .scenario
+        .nodes
+        .iter()
+        .map(|n| n.name.clone())
+        .collect();
+    simulation
+        .control
+        .set_kubelet_mode(1, KubeletMode::ResourceNotFound);
+    simulation.control.set_kubelet_mode(2, KubeletMode::Garbage);
+    simulation
+        .control
+        .set_kubelet_mode(3, KubeletMode::ServerError);
+
+    let args = ServerArgs::try_parse_from(
+        std::iter::once("metrics-apiserver".to_string())
+            .chain(simulation.server_args.iter().cloned()),
+    )
+    .unwrap();
+    let http = http_client(&simulation);
+    let checks = async {
+        // Node 0 is healthy and node 1 is served through the Summary API fallback.
+        wait_for_nodes(
+            &http,
+            &simulation,
+            &[&names[0], &names[1]],
+            Duration::from_secs(60),
+        )
+        .await;
+        let got = node_names(&http, &simulation).await;
+        assert!(!got.contains(&names[2]), "garbage yields no metrics");
+        assert!(!got.contains(&names[3]), "a 500 yields no metrics");
+        assert!(
+            self_metric(
+                &http,
+                &simulation,
+                "metrics_apiserver_kubelet_request_total{success=\"false\"}"
+            )
+            .await
+                >= 1.0
+        );
+        let ready = http
+            .get(format!("{}/readyz", simulation.server_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 200);
+
+        // Both recover once their kubelets do.
+        simulation.control.set_kubelet_mode(2, KubeletMode::Normal);
+        simulation.control.set_kubelet_mode(3, KubeletMode::Normal);
+        let all: Vec<&str> = names.iter().map(String::as_str).collect();
+        wait_for_nodes(&http, &simulation, &all, Duration::from_secs(60)).await;
+
+        // A hanging kubelet times out; the others keep being served meanwhile.
+        simulation.control.set_kubelet_mode(0, KubeletMode::Hang);
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        wait_for_nodes(&http, &simulation, &all[1..], Duration::from_secs(5)).await;
+        let health = http
+            .get(format!("{}/livez", simulation.server_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 200);
+    };
+    tokio::select! {
+        r = server::run(args, std::future::pending()) => panic!("server stopped: {r:?}"),
+        () = checks => {}
+    }
+    simulation.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
