@@ -533,6 +533,11 @@ pub async fn start(opts: SimOptions) -> anyhow::Result<Simulation> {
         "--tls-private-key-file".to_string(),
         path(&server_key),
         format!("--metric-resolution={}s", opts.metric_resolution_secs),
+        // metrics-server's rule: 90% of the resolution must cover the request timeout.
+        format!(
+            "--kubelet-request-timeout={}ms",
+            (opts.metric_resolution_secs * 900).clamp(1000, 10_000)
+        ),
     ];
     tracing::info!(apiserver = %apiserver_url, nodes = scenario.nodes.len(), "simulation started");
     Ok(Simulation {
