@@ -33,7 +33,11 @@ fn batch<'a>(node: &'a str, names: &'a [(String, String, [String; 2])], t: i64) 
                 name: pod,
                 containers: cs
                     .iter()
-                    .map(|c| ContainerSample { name: c, start_ms: 1, sample: sample(50_000_000) })
+                    .map(|c| ContainerSample {
+                        name: c,
+                        start_ms: 1,
+                        sample: sample(50_000_000),
+                    })
                     .collect(),
             })
             .collect(),
@@ -46,14 +50,22 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("store");
     g.throughput(Throughput::Elements(PODS as u64));
     g.bench_function("commit_110_pods", |b| {
-        let store = Store::new(StoreConfig { depth: 20, resolution_ms: 15_000, max_age_ms: 60_000 });
+        let store = Store::new(StoreConfig {
+            depth: 20,
+            resolution_ms: 15_000,
+            max_age_ms: 60_000,
+        });
         let mut t = 1_000_000i64;
         b.iter(|| {
             t += 15_000;
             store.commit(&batch("node-1", &names, t), t)
         })
     });
-    let store = Store::new(StoreConfig { depth: 20, resolution_ms: 15_000, max_age_ms: i64::MAX / 2 });
+    let store = Store::new(StoreConfig {
+        depth: 20,
+        resolution_ms: 15_000,
+        max_age_ms: i64::MAX / 2,
+    });
     for n in 0..50 {
         let node = format!("node-{n}");
         let mut node_names = names.clone();
@@ -65,7 +77,9 @@ fn bench(c: &mut Criterion) {
         }
     }
     g.throughput(Throughput::Elements(50 * PODS as u64));
-    g.bench_function("read_5500_pods", |b| b.iter(|| store.pods(None, 1_015_000).len()));
+    g.bench_function("read_5500_pods", |b| {
+        b.iter(|| store.pods(None, 1_015_000).len())
+    });
     g.finish();
 }
 

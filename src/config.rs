@@ -128,7 +128,11 @@ impl AddressType {
 
 /// Everything the server binary accepts; `simulate` hands the same flags to the server it starts.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "metrics-apiserver", version, about = "Kubernetes resource metrics API (metrics.k8s.io) server")]
+#[command(
+    name = "metrics-apiserver",
+    version,
+    about = "Kubernetes resource metrics API (metrics.k8s.io) server"
+)]
 pub struct ServerArgs {
     /// Cluster access.
     #[command(flatten)]
@@ -312,18 +316,27 @@ mod tests {
     #[test]
     fn resolution_rules_follow_metrics_server() {
         let short = args(&["--metric-resolution=9s"]);
-        assert!(matches!(short.validate(), Err(ConfigError::ResolutionTooShort(_))));
+        assert!(matches!(
+            short.validate(),
+            Err(ConfigError::ResolutionTooShort(_))
+        ));
         let ok = args(&["--metric-resolution=10s", "--kubelet-request-timeout=9s"]);
         assert_eq!(ok.validate(), Ok(()));
         let equal = args(&["--metric-resolution=10s", "--kubelet-request-timeout=10s"]);
-        assert_eq!(equal.validate(), Err(ConfigError::ResolutionNotAboveTimeout));
+        assert_eq!(
+            equal.validate(),
+            Err(ConfigError::ResolutionNotAboveTimeout)
+        );
         let zero = args(&["--kubelet-request-timeout=0"]);
         assert_eq!(zero.validate(), Err(ConfigError::ZeroTimeout));
     }
 
     #[test]
     fn tls_flag_pairs_are_checked() {
-        let ca_insecure = args(&["--kubelet-insecure-tls", "--kubelet-certificate-authority=/x"]);
+        let ca_insecure = args(&[
+            "--kubelet-insecure-tls",
+            "--kubelet-certificate-authority=/x",
+        ]);
         assert_eq!(ca_insecure.validate(), Err(ConfigError::CaWithInsecure));
         let half = args(&["--kubelet-client-certificate=/x"]);
         assert_eq!(half.validate(), Err(ConfigError::HalfClientCert));

@@ -79,7 +79,9 @@ fn text(status: actix_web::http::StatusCode, body: String) -> HttpResponse {
 }
 
 fn render(endpoint: &str, checks: &[Check], query: &str) -> HttpResponse {
-    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
     let verbose = params.iter().any(|(k, _)| k == "verbose");
     let excluded: Vec<&str> = params
         .iter()
@@ -115,21 +117,38 @@ fn render(endpoint: &str, checks: &[Check], query: &str) -> HttpResponse {
 }
 
 async fn endpoint(req: HttpRequest, health: web::Data<Health>) -> HttpResponse {
-    let endpoint = req.path().trim_start_matches('/').split('/').next().unwrap_or("healthz").to_string();
+    let endpoint = req
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("healthz")
+        .to_string();
     let checks = health.checks(&endpoint);
     render(&endpoint, &checks, req.query_string())
 }
 
-async fn single(req: HttpRequest, path: web::Path<(String, String)>, health: web::Data<Health>) -> HttpResponse {
+async fn single(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    health: web::Data<Health>,
+) -> HttpResponse {
     let (endpoint, name) = path.into_inner();
     let _ = req;
-    match health.checks(&endpoint).into_iter().find(|(n, _)| *n == name) {
+    match health
+        .checks(&endpoint)
+        .into_iter()
+        .find(|(n, _)| *n == name)
+    {
         Some((_, Ok(()))) => text(actix_web::http::StatusCode::OK, "ok".into()),
         Some((_, Err(e))) => text(
             actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
             format!("internal server error: {e}\n"),
         ),
-        None => text(actix_web::http::StatusCode::NOT_FOUND, "404 page not found\n".into()),
+        None => text(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "404 page not found\n".into(),
+        ),
     }
 }
 
@@ -138,7 +157,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for e in ["healthz", "livez", "readyz"] {
         cfg.route(&format!("/{e}"), web::get().to(endpoint));
     }
-    cfg.route("/{endpoint:healthz|livez|readyz}/{name}", web::get().to(single));
+    cfg.route(
+        "/{endpoint:healthz|livez|readyz}/{name}",
+        web::get().to(single),
+    );
 }
 
 #[cfg(test)]

@@ -9,7 +9,11 @@ use metrics_apiserver::config::ServerArgs;
 use metrics_apiserver::{server, sim, telemetry};
 
 #[derive(Parser)]
-#[command(name = "metrics-apiserver", version, about = "Kubernetes resource metrics API (metrics.k8s.io) server")]
+#[command(
+    name = "metrics-apiserver",
+    version,
+    about = "Kubernetes resource metrics API (metrics.k8s.io) server"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
@@ -50,13 +54,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -73,7 +78,9 @@ async fn wait_ready(server_url: &str, ca_file: &std::path::Path) -> anyhow::Resu
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&ca) {
         roots.add(cert?)?;
     }
-    let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     let http = reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .timeout(Duration::from_secs(2))
@@ -106,8 +113,10 @@ async fn main() -> anyhow::Result<()> {
             apiserver_port,
             server_port,
         }) => {
-            let work_dir = std::env::temp_dir().join(format!("metrics-apiserver-sim-{}", std::process::id()));
-            std::fs::create_dir_all(&work_dir).context("creating the simulator's work directory")?;
+            let work_dir =
+                std::env::temp_dir().join(format!("metrics-apiserver-sim-{}", std::process::id()));
+            std::fs::create_dir_all(&work_dir)
+                .context("creating the simulator's work directory")?;
             let simulation = sim::start(sim::SimOptions {
                 nodes,
                 pods_per_node,
@@ -120,7 +129,8 @@ async fn main() -> anyhow::Result<()> {
             })
             .await?;
             let args = ServerArgs::try_parse_from(
-                std::iter::once("metrics-apiserver".to_string()).chain(simulation.server_args.iter().cloned()),
+                std::iter::once("metrics-apiserver".to_string())
+                    .chain(simulation.server_args.iter().cloned()),
             )?;
             let banner = simulation.banner();
             let server_url = simulation.server_url.clone();

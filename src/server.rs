@@ -21,14 +21,17 @@ use crate::telemetry::{self, Telemetry};
 async fn kube_config(args: &ServerArgs) -> anyhow::Result<kube::Config> {
     match &args.cluster.kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            let kc = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
                 .await
                 .context("loading kubeconfig")
         }
         None => match kube::Config::incluster() {
             Ok(c) => Ok(c),
-            Err(_) => kube::Config::infer().await.context("no --kubeconfig and no in-cluster configuration"),
+            Err(_) => kube::Config::infer()
+                .await
+                .context("no --kubeconfig and no in-cluster configuration"),
         },
     }
 }
@@ -129,7 +132,11 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
     tracing::info!(address = %addr.0, port = addr.1, "serving metrics.k8s.io over HTTPS");
 
     let background = [
-        tokio::spawn(watch::watch_nodes(client.clone(), index.clone(), args.cluster.node_selector.clone())),
+        tokio::spawn(watch::watch_nodes(
+            client.clone(),
+            index.clone(),
+            args.cluster.node_selector.clone(),
+        )),
         tokio::spawn(watch::watch_pods(client, index.clone())),
         tokio::spawn(scraper.run()),
     ];

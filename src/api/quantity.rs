@@ -8,7 +8,7 @@ fn format_decimal(mut value: u64, mut exp: i32) -> String {
     if value == 0 {
         return "0".to_string();
     }
-    while value % 10 == 0 && exp < 18 {
+    while value.is_multiple_of(10) && exp < 18 {
         value /= 10;
         exp += 1;
     }
@@ -19,7 +19,10 @@ fn format_decimal(mut value: u64, mut exp: i32) -> String {
     }
     exp -= rem;
     let idx = ((exp + 9) / 3) as usize;
-    format!("{v}{}", DECIMAL_SUFFIXES[idx.min(DECIMAL_SUFFIXES.len() - 1)])
+    format!(
+        "{v}{}",
+        DECIMAL_SUFFIXES[idx.min(DECIMAL_SUFFIXES.len() - 1)]
+    )
 }
 
 /// CPU in nanocores as Go writes `resource.NewScaledQuantity(n, -9)`: `0`, `250m`, `1`, `1234567n`.
@@ -36,7 +39,7 @@ pub fn format_memory_bytes(b: u64) -> String {
     const SUFFIXES: [&str; 7] = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
     let mut v = b;
     let mut i = 0;
-    while v % 1024 == 0 && i < SUFFIXES.len() - 1 {
+    while v.is_multiple_of(1024) && i < SUFFIXES.len() - 1 {
         v /= 1024;
         i += 1;
     }
@@ -163,7 +166,10 @@ mod tests {
         assert_eq!(parse_quantity("250m"), Some(0.25));
         assert_eq!(parse_quantity("12240Ki"), Some(12_533_760.0));
         assert_eq!(parse_quantity("1234567n"), Some(0.001234567));
-        assert_eq!(parse_quantity("1.5Gi"), Some(1.5 * 1024.0 * 1024.0 * 1024.0));
+        assert_eq!(
+            parse_quantity("1.5Gi"),
+            Some(1.5 * 1024.0 * 1024.0 * 1024.0)
+        );
         assert_eq!(parse_quantity("2e3"), Some(2000.0));
         assert_eq!(parse_quantity("7"), Some(7.0));
         assert_eq!(parse_quantity("12Xi"), None);

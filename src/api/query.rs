@@ -29,10 +29,12 @@ impl ListQuery {
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             match k.as_ref() {
                 "labelSelector" => {
-                    q.labels = LabelSelector::parse(&v).map_err(|e| ApiError::bad_request(e.to_string()))?
+                    q.labels = LabelSelector::parse(&v)
+                        .map_err(|e| ApiError::bad_request(e.to_string()))?
                 }
                 "fieldSelector" => {
-                    q.fields = FieldSelector::parse(&v).map_err(|e| ApiError::bad_request(e.to_string()))?
+                    q.fields = FieldSelector::parse(&v)
+                        .map_err(|e| ApiError::bad_request(e.to_string()))?
                 }
                 "watch" => q.watch = go_bool(&v),
                 "pretty" => q.pretty = go_bool(&v),
@@ -49,13 +51,26 @@ mod tests {
 
     #[test]
     fn parses_selectors_and_go_booleans() {
-        let q = ListQuery::parse("&labelSelector=app%3Dweb%2Ctier%21%3Ddb&fieldSelector=metadata.name%3Dx&watch=1").unwrap();
+        let q = ListQuery::parse(
+            "&labelSelector=app%3Dweb%2Ctier%21%3Ddb&fieldSelector=metadata.name%3Dx&watch=1",
+        )
+        .unwrap();
         assert!(q.watch);
         assert!(q.labels.matches([("app", "web")]));
         assert!(!q.labels.matches([("app", "web"), ("tier", "db")]));
         assert_eq!(q.fields.required_name(), Some("x"));
-        for (v, want) in [("false", false), ("FALSE", false), ("0", false), ("", true), ("True", true)] {
-            assert_eq!(ListQuery::parse(&format!("watch={v}")).unwrap().watch, want, "watch={v}");
+        for (v, want) in [
+            ("false", false),
+            ("FALSE", false),
+            ("0", false),
+            ("", true),
+            ("True", true),
+        ] {
+            assert_eq!(
+                ListQuery::parse(&format!("watch={v}")).unwrap().watch,
+                want,
+                "watch={v}"
+            );
         }
         assert!(!ListQuery::parse("").unwrap().watch);
     }
@@ -66,6 +81,10 @@ mod tests {
         assert_eq!(e.code, 400);
         let f = ListQuery::parse("fieldSelector=spec.nodeName%3Dx").unwrap_err();
         assert_eq!(f.code, 400);
-        assert!(f.message.contains("is not a known field selector"), "{}", f.message);
+        assert!(
+            f.message.contains("is not a known field selector"),
+            "{}",
+            f.message
+        );
     }
 }

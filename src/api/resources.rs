@@ -33,7 +33,11 @@ fn wants_pretty(req: &HttpRequest, q: &ListQuery) -> bool {
             .headers()
             .get("User-Agent")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|ua| ["curl", "Wget", "Mozilla/5.0"].iter().any(|p| ua.starts_with(p)))
+            .is_some_and(|ua| {
+                ["curl", "Wget", "Mozilla/5.0"]
+                    .iter()
+                    .any(|p| ua.starts_with(p))
+            })
 }
 
 fn respond<T: Serialize>(value: &T, pretty: bool) -> HttpResponse {
@@ -119,7 +123,10 @@ fn pod_object<'a>(
 }
 
 /// `GET /apis/metrics.k8s.io/v1beta1/nodes`
-pub async fn list_nodes(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_nodes(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
     let q = ListQuery::parse(req.query_string())?;
     if q.watch {
         return Err(watch_unsupported("nodes"));
@@ -132,7 +139,9 @@ pub async fn list_nodes(req: HttpRequest, state: web::Data<ApiState>) -> Result<
     };
     let mut rows = Vec::with_capacity(snaps.len());
     for snap in &snaps {
-        let Some(info) = state.index.node(&snap.name) else { continue };
+        let Some(info) = state.index.node(&snap.name) else {
+            continue;
+        };
         let labels = info.labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref()));
         if q.labels.matches(labels) && q.fields.matches(&snap.name, None) {
             rows.push((snap, info));
@@ -174,7 +183,11 @@ pub async fn get_node(
     Ok(respond(&obj, wants_pretty(&req, &q)))
 }
 
-fn list_pods_in(req: &HttpRequest, state: &ApiState, namespace: Option<&str>) -> Result<HttpResponse, ApiError> {
+fn list_pods_in(
+    req: &HttpRequest,
+    state: &ApiState,
+    namespace: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
     let q = ListQuery::parse(req.query_string())?;
     if q.watch {
         return Err(watch_unsupported("pods"));
@@ -220,7 +233,10 @@ fn list_pods_in(req: &HttpRequest, state: &ApiState, namespace: Option<&str>) ->
 }
 
 /// `GET /apis/metrics.k8s.io/v1beta1/pods`
-pub async fn list_all_pods(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_all_pods(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ApiError> {
     list_pods_in(&req, &state, None)
 }
 

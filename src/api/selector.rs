@@ -25,7 +25,9 @@ pub enum SelectorError {
         term: String,
     },
     /// A field other than metadata.name and metadata.namespace.
-    #[error("\"{0}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"")]
+    #[error(
+        "\"{0}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+    )]
     UnknownField(String),
     /// A bad escape in a field selector value.
     #[error("invalid field selector: invalid escape sequence: {0}")]
@@ -66,7 +68,8 @@ fn is_label_value(v: &str) -> bool {
         || (v.len() <= 63
             && v.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
             && v.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
-            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
 }
 
 fn is_dns_subdomain(s: &str) -> bool {
@@ -74,7 +77,9 @@ fn is_dns_subdomain(s: &str) -> bool {
         && s.len() <= 253
         && s.split('.').all(|part| {
             !part.is_empty()
-                && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !part.starts_with('-')
                 && !part.ends_with('-')
         })
@@ -214,7 +219,11 @@ impl Parser {
         if *self.peek() == Tok::Not {
             self.pos += 1;
             let key = self.key()?;
-            return Ok(Requirement { key, op: Op::DoesNotExist, values: vec![] });
+            return Ok(Requirement {
+                key,
+                op: Op::DoesNotExist,
+                values: vec![],
+            });
         }
         let key = match self.peek().clone() {
             Tok::Ident(_) | Tok::In | Tok::NotIn => self.key()?,
@@ -226,7 +235,13 @@ impl Parser {
             }
         };
         let op = match self.peek().clone() {
-            Tok::Comma | Tok::End => return Ok(Requirement { key, op: Op::Exists, values: vec![] }),
+            Tok::Comma | Tok::End => {
+                return Ok(Requirement {
+                    key,
+                    op: Op::Exists,
+                    values: vec![],
+                });
+            }
             Tok::Eq => Op::Equals,
             Tok::DoubleEq => Op::DoubleEquals,
             Tok::NotEq => Op::NotEquals,
@@ -245,8 +260,14 @@ impl Parser {
         let values = match op {
             Op::In | Op::NotIn => {
                 if self.next() != Tok::Open {
-                    let found = self.toks.get(self.pos - 1).map(Tok::text).unwrap_or_default();
-                    return Err(SelectorError::Label(format!("found '{found}' expected: '('")));
+                    let found = self
+                        .toks
+                        .get(self.pos - 1)
+                        .map(Tok::text)
+                        .unwrap_or_default();
+                    return Err(SelectorError::Label(format!(
+                        "found '{found}' expected: '('"
+                    )));
                 }
                 let mut vals = vec![self.value()];
                 loop {
@@ -275,14 +296,16 @@ impl Parser {
             _ => vec![self.value()],
         };
         if !is_qualified_name(&key) {
-            return Err(SelectorError::Label(format!("key: Invalid value: {key:?}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character")));
+            return Err(SelectorError::Label(format!(
+                "key: Invalid value: {key:?}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+            )));
         }
-        if !matches!(op, Op::Gt | Op::Lt) {
-            if let Some(bad) = values.iter().find(|v| !is_label_value(v)) {
-                return Err(SelectorError::Label(format!(
-                    "values[0][{key}]: Invalid value: {bad:?}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
-                )));
-            }
+        if !matches!(op, Op::Gt | Op::Lt)
+            && let Some(bad) = values.iter().find(|v| !is_label_value(v))
+        {
+            return Err(SelectorError::Label(format!(
+                "values[0][{key}]: Invalid value: {bad:?}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+            )));
         }
         Ok(Requirement { key, op, values })
     }
@@ -291,7 +314,10 @@ impl Parser {
 impl LabelSelector {
     /// Parses the Kubernetes label-selector grammar.
     pub fn parse(s: &str) -> Result<Self, SelectorError> {
-        let mut p = Parser { toks: lex(s), pos: 0 };
+        let mut p = Parser {
+            toks: lex(s),
+            pos: 0,
+        };
         let mut reqs = Vec::new();
         if *p.peek() == Tok::End {
             return Ok(Self::default());
@@ -302,7 +328,10 @@ impl LabelSelector {
                 Tok::End => break,
                 Tok::Comma => {
                     if *p.peek() == Tok::End {
-                        return Err(SelectorError::Syntax { found: String::new(), expected: "identifier after ','" });
+                        return Err(SelectorError::Syntax {
+                            found: String::new(),
+                            expected: "identifier after ','",
+                        });
                     }
                 }
                 t => {
@@ -323,16 +352,28 @@ impl LabelSelector {
     }
 
     /// Matches label pairs without building a map.
-    pub fn matches<'a, I: IntoIterator<Item = (&'a str, &'a str)> + Clone>(&self, labels: I) -> bool {
+    pub fn matches<'a, I: IntoIterator<Item = (&'a str, &'a str)> + Clone>(
+        &self,
+        labels: I,
+    ) -> bool {
         self.reqs.iter().all(|r| {
-            let value = labels.clone().into_iter().find(|(k, _)| *k == r.key).map(|(_, v)| v);
+            let value = labels
+                .clone()
+                .into_iter()
+                .find(|(k, _)| *k == r.key)
+                .map(|(_, v)| v);
             match r.op {
-                Op::Equals | Op::DoubleEquals | Op::In => value.is_some_and(|v| r.values.iter().any(|x| x == v)),
+                Op::Equals | Op::DoubleEquals | Op::In => {
+                    value.is_some_and(|v| r.values.iter().any(|x| x == v))
+                }
                 Op::NotEquals | Op::NotIn => value.is_none_or(|v| r.values.iter().all(|x| x != v)),
                 Op::Exists => value.is_some(),
                 Op::DoesNotExist => value.is_none(),
                 Op::Gt | Op::Lt => {
-                    let (Some(v), Some(bound)) = (value.and_then(|v| v.parse::<i64>().ok()), r.values[0].parse::<i64>().ok()) else {
+                    let (Some(v), Some(bound)) = (
+                        value.and_then(|v| v.parse::<i64>().ok()),
+                        r.values[0].parse::<i64>().ok(),
+                    ) else {
                         return false;
                     };
                     if r.op == Op::Gt { v > bound } else { v < bound }
@@ -345,7 +386,10 @@ impl LabelSelector {
     pub fn required_equalities(&self) -> Vec<(&str, &str)> {
         self.reqs
             .iter()
-            .filter(|r| matches!(r.op, Op::Equals | Op::DoubleEquals) || (r.op == Op::In && r.values.len() == 1))
+            .filter(|r| {
+                matches!(r.op, Op::Equals | Op::DoubleEquals)
+                    || (r.op == Op::In && r.values.len() == 1)
+            })
             .map(|r| (r.key.as_str(), r.values[0].as_str()))
             .collect()
     }
@@ -441,13 +485,20 @@ impl FieldSelector {
             } else if let Some((f, v)) = term.split_once('=') {
                 (f, false, v)
             } else {
-                return Err(SelectorError::FieldTerm { whole: s.to_string(), term: term.to_string() });
+                return Err(SelectorError::FieldTerm {
+                    whole: s.to_string(),
+                    term: term.to_string(),
+                });
             };
             let field = field.trim();
             if field != "metadata.name" && field != "metadata.namespace" {
                 return Err(SelectorError::UnknownField(field.to_string()));
             }
-            terms.push(FieldTerm { field: field.to_string(), negate, value: unescape_field_value(raw)? });
+            terms.push(FieldTerm {
+                field: field.to_string(),
+                negate,
+                value: unescape_field_value(raw)?,
+            });
         }
         Ok(FieldSelector { terms })
     }
@@ -460,7 +511,11 @@ impl FieldSelector {
     /// Nodes pass `namespace: None`: `metadata.namespace=x` then matches nothing, `!=x` everything.
     pub fn matches(&self, name: &str, namespace: Option<&str>) -> bool {
         self.terms.iter().all(|t| {
-            let actual = if t.field == "metadata.name" { Some(name) } else { namespace };
+            let actual = if t.field == "metadata.name" {
+                Some(name)
+            } else {
+                namespace
+            };
             match actual {
                 Some(a) => (a == t.value) != t.negate,
                 None => t.negate,
@@ -469,7 +524,10 @@ impl FieldSelector {
     }
 
     fn required(&self, field: &str) -> Option<&str> {
-        self.terms.iter().find(|t| t.field == field && !t.negate).map(|t| t.value.as_str())
+        self.terms
+            .iter()
+            .find(|t| t.field == field && !t.negate)
+            .map(|t| t.value.as_str())
     }
 
     /// The name a match must have, so a list can be a point lookup.
@@ -488,7 +546,9 @@ mod tests {
     use super::*;
 
     fn m(sel: &str, labels: &[(&str, &str)]) -> bool {
-        LabelSelector::parse(sel).unwrap().matches(labels.iter().copied())
+        LabelSelector::parse(sel)
+            .unwrap()
+            .matches(labels.iter().copied())
     }
 
     #[test]
@@ -497,21 +557,35 @@ mod tests {
         assert!(m("", &l));
         assert!(m("app=web", &l) && m("app==web", &l) && m(" app = web ", &l));
         assert!(!m("app=db", &l) && m("app!=db", &l) && m("missing!=x", &l));
-        assert!(m("app in (web,db)", &l) && !m("app notin (web)", &l) && m("missing notin (x)", &l));
+        assert!(
+            m("app in (web,db)", &l) && !m("app notin (web)", &l) && m("missing notin (x)", &l)
+        );
         assert!(m("app", &l) && !m("!app", &l) && m("!missing", &l));
         assert!(m("n>4", &l) && !m("n<5", &l) && !m("app>1", &l));
         assert!(m("app=web,tier=frontend", &l) && !m("app=web,tier=backend", &l));
         assert!(m("empty=", &[("empty", "")]) && !m("empty=", &l));
-        assert!(m("app.kubernetes.io/name=x", &[("app.kubernetes.io/name", "x")]));
+        assert!(m(
+            "app.kubernetes.io/name=x",
+            &[("app.kubernetes.io/name", "x")]
+        ));
     }
 
     #[test]
     fn go_error_messages() {
         let err = |s: &str| LabelSelector::parse(s).unwrap_err().to_string();
-        assert_eq!(err("a b"), "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt");
-        assert_eq!(err("a in x"), "unable to parse requirement: found 'x' expected: '('");
+        assert_eq!(
+            err("a b"),
+            "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt"
+        );
+        assert_eq!(
+            err("a in x"),
+            "unable to parse requirement: found 'x' expected: '('"
+        );
         assert_eq!(err("a,"), "found '', expected: identifier after ','");
-        assert_eq!(err(",a"), "found ',', expected: !, identifier, or 'end of string'");
+        assert_eq!(
+            err(",a"),
+            "found ',', expected: !, identifier, or 'end of string'"
+        );
         assert!(err("app=a@b").contains("Invalid value: \"a@b\""));
         assert!(err("-bad=x").contains("key"));
         assert!(err("n>x").contains("integer"));
@@ -521,7 +595,12 @@ mod tests {
     fn canonical_display_sorts_by_key() {
         let s = LabelSelector::parse("tier!=db,app in (y,x),!legacy").unwrap();
         assert_eq!(s.to_string(), "app in (x,y),!legacy,tier!=db");
-        assert_eq!(LabelSelector::parse("a=1,b==2").unwrap().required_equalities(), vec![("a", "1"), ("b", "2")]);
+        assert_eq!(
+            LabelSelector::parse("a=1,b==2")
+                .unwrap()
+                .required_equalities(),
+            vec![("a", "1"), ("b", "2")]
+        );
     }
 
     #[test]
@@ -532,15 +611,40 @@ mod tests {
         assert_eq!(f.required_namespace(), Some("ns"));
         let ns = FieldSelector::parse("metadata.namespace=x").unwrap();
         assert!(!ns.matches("node", None), "nodes have no namespace");
-        assert!(FieldSelector::parse("metadata.namespace!=x").unwrap().matches("node", None));
-        assert!(FieldSelector::parse("metadata.name!=a").unwrap().matches("b", None));
-        assert_eq!(FieldSelector::parse("metadata.name=a\\,b").unwrap().required_name(), Some("a,b"));
+        assert!(
+            FieldSelector::parse("metadata.namespace!=x")
+                .unwrap()
+                .matches("node", None)
+        );
+        assert!(
+            FieldSelector::parse("metadata.name!=a")
+                .unwrap()
+                .matches("b", None)
+        );
         assert_eq!(
-            FieldSelector::parse("spec.nodeName=x").unwrap_err().to_string(),
+            FieldSelector::parse("metadata.name=a\\,b")
+                .unwrap()
+                .required_name(),
+            Some("a,b")
+        );
+        assert_eq!(
+            FieldSelector::parse("spec.nodeName=x")
+                .unwrap_err()
+                .to_string(),
             "\"spec.nodeName\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
         );
-        assert!(FieldSelector::parse("metadata.name").unwrap_err().to_string().contains("can't understand"));
-        assert!(FieldSelector::parse("metadata.name=a\\x").unwrap_err().to_string().contains("invalid escape"));
+        assert!(
+            FieldSelector::parse("metadata.name")
+                .unwrap_err()
+                .to_string()
+                .contains("can't understand")
+        );
+        assert!(
+            FieldSelector::parse("metadata.name=a\\x")
+                .unwrap_err()
+                .to_string()
+                .contains("invalid escape")
+        );
         assert!(FieldSelector::parse("").unwrap().is_empty());
     }
 }

@@ -148,6 +148,9 @@ mod tests {
         );
         let r = String::from_utf8(ApiError::no_route().body()).unwrap();
         assert!(r.contains(r#""details":{},"code":404"#));
-        assert_eq!(ApiError::method_not_allowed().status_code(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            ApiError::method_not_allowed().status_code(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
     }
 }

@@ -157,7 +157,10 @@ mod tests {
             },
             timestamp: rfc3339_seconds(1_735_689_600_999),
             window: "15s".into(),
-            usage: ResourceList { cpu: "250m".into(), memory: "1Gi".into() },
+            usage: ResourceList {
+                cpu: "250m".into(),
+                memory: "1Gi".into(),
+            },
         };
         assert_eq!(
             serde_json::to_string(&n).unwrap(),
@@ -170,7 +173,9 @@ mod tests {
         let l: List<PodMetrics<'_>> = List {
             kind: "PodMetricsList",
             api_version: API_VERSION,
-            metadata: ListMeta { resource_version: "7".into() },
+            metadata: ListMeta {
+                resource_version: "7".into(),
+            },
             items: vec![],
         };
         assert_eq!(
@@ -191,7 +196,10 @@ mod tests {
             window: "15.012s".into(),
             containers: vec![ContainerMetrics {
                 name: "c",
-                usage: ResourceList { cpu: "7338891n".into(), memory: "14520Ki".into() },
+                usage: ResourceList {
+                    cpu: "7338891n".into(),
+                    memory: "14520Ki".into(),
+                },
             }],
         };
         assert_eq!(

@@ -56,7 +56,8 @@ pub fn ensure_cert_files(
     }
     let certified = rcgen::generate_simple_self_signed(names)?;
     std::fs::write(&cert_path, certified.cert.pem()).map_err(write_err(&cert_path))?;
-    std::fs::write(&key_path, certified.signing_key.serialize_pem()).map_err(write_err(&key_path))?;
+    std::fs::write(&key_path, certified.signing_key.serialize_pem())
+        .map_err(write_err(&key_path))?;
     tracing::info!(cert = %cert_path.display(), "generated a self-signed serving certificate");
     Ok((cert_path, key_path))
 }
@@ -82,10 +83,18 @@ mod tests {
         let (c, k) = ensure_cert_files(None, None, &dir).unwrap();
         let first = std::fs::read(&c).unwrap();
         let (c2, _) = ensure_cert_files(None, None, &dir).unwrap();
-        assert_eq!(first, std::fs::read(&c2).unwrap(), "reused, not regenerated");
+        assert_eq!(
+            first,
+            std::fs::read(&c2).unwrap(),
+            "reused, not regenerated"
+        );
         server_config(&c, &k).unwrap();
         // A key that does not belong to the certificate is rejected, not served.
-        std::fs::write(&k, b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap();
+        std::fs::write(
+            &k,
+            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
         assert!(server_config(&c, &k).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }

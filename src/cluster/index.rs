@@ -140,7 +140,11 @@ impl PodInfo {
                 .as_ref()
                 .and_then(|s| s.node_name.as_deref())
                 .map(Into::into),
-            created_s: m.creation_timestamp.as_ref().map(|t| t.0.as_second()).unwrap_or(0),
+            created_s: m
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.as_second())
+                .unwrap_or(0),
         })
     }
 }
@@ -185,7 +189,8 @@ mod tests {
         assert!(info.labels.is_empty());
         let nameless: Pod = serde_json::from_value(serde_json::json!({"metadata": {}})).unwrap();
         assert_eq!(PodInfo::from_pod(&nameless), None);
-        let unready: Node = serde_json::from_value(serde_json::json!({"metadata": {"name": "x"}})).unwrap();
+        let unready: Node =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "x"}})).unwrap();
         let n = NodeInfo::from_node(&unready).unwrap();
         assert!(!n.ready);
         assert_eq!(n.kubelet_port, None);

@@ -107,7 +107,11 @@ impl ClusterIndex {
 
     /// Removes a pod and tells downstream.
     pub fn remove_pod(&self, namespace: &str, name: &str) {
-        if self.pods.remove(pod_key(namespace, name).as_str()).is_some() {
+        if self
+            .pods
+            .remove(pod_key(namespace, name).as_str())
+            .is_some()
+        {
             (self.on_departure)(Departure::Pod(namespace.to_string(), name.to_string()));
         }
     }
@@ -146,8 +150,15 @@ impl ClusterIndex {
     }
 
     /// Calls `f` with one pod's record, without cloning it.
-    pub fn with_pod<R>(&self, namespace: &str, name: &str, f: impl FnOnce(&PodInfo) -> R) -> Option<R> {
-        self.pods.get(pod_key(namespace, name).as_str()).map(|p| f(&p))
+    pub fn with_pod<R>(
+        &self,
+        namespace: &str,
+        name: &str,
+        f: impl FnOnce(&PodInfo) -> R,
+    ) -> Option<R> {
+        self.pods
+            .get(pod_key(namespace, name).as_str())
+            .map(|p| f(&p))
     }
 
     /// Changes whenever the node set changes.
@@ -213,7 +224,11 @@ mod tests {
         idx.upsert_pod(pod("b", "p2"));
         let g = idx.node_generation();
         idx.upsert_node(node("n1"));
-        assert_eq!(idx.node_generation(), g, "an identical record is not a change");
+        assert_eq!(
+            idx.node_generation(),
+            g,
+            "an identical record is not a change"
+        );
         idx.retain_nodes(&HashSet::from(["n2".to_string()]));
         idx.retain_pods(&HashSet::from(["b/p2".to_string()]));
         idx.remove_pod("b", "p2");

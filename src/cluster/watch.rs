@@ -81,7 +81,9 @@ pub async fn watch_pods(client: Client, index: Arc<ClusterIndex>) {
                 }
             }
             Ok(watcher::Event::Delete(p)) => {
-                if let (Some(ns), Some(name)) = (p.metadata.namespace.as_deref(), p.metadata.name.as_deref()) {
+                if let (Some(ns), Some(name)) =
+                    (p.metadata.namespace.as_deref(), p.metadata.name.as_deref())
+                {
                     index.remove_pod(ns, name);
                 }
             }

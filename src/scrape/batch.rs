@@ -9,7 +9,8 @@ fn cpu_ns(p: &Point) -> Option<u64> {
 }
 
 fn bytes(p: &Point) -> Option<u64> {
-    (p.value.is_finite() && p.value >= 0.0 && p.value < u64::MAX as f64).then(|| p.value.round() as u64)
+    (p.value.is_finite() && p.value >= 0.0 && p.value < u64::MAX as f64)
+        .then(|| p.value.round() as u64)
 }
 
 /// A sample from a CPU and a memory point; the CPU timestamp wins because the rate is over CPU time.
@@ -29,8 +30,12 @@ fn sample(cpu: Option<&Point>, mem: Option<&Point>, default_ms: i64) -> Option<S
 /// memory are both zero is skipped (not running); a pod with any other incomplete container is
 /// reported as incomplete, so the store keeps its previous samples instead of serving a partial sum.
 pub fn build<'a>(node: &'a str, decoded: &'a Decoded<'a>, request_ms: i64) -> NodeBatch<'a> {
-    let node_sample = sample(decoded.node.cpu.as_ref(), decoded.node.memory.as_ref(), request_ms)
-        .filter(|s| s.cpu_ns > 0 && s.memory_bytes > 0);
+    let node_sample = sample(
+        decoded.node.cpu.as_ref(),
+        decoded.node.memory.as_ref(),
+        request_ms,
+    )
+    .filter(|s| s.cpu_ns > 0 && s.memory_bytes > 0);
 
     let mut order: Vec<&ContainerRaw<'a>> = decoded.containers.iter().collect();
     order.sort_unstable_by(|a, b| {
@@ -97,10 +102,19 @@ mod tests {
     use std::borrow::Cow;
 
     fn pt(v: f64, ts: Option<i64>) -> Option<Point> {
-        Some(Point { value: v, timestamp_ms: ts })
+        Some(Point {
+            value: v,
+            timestamp_ms: ts,
+        })
     }
 
-    fn c<'a>(ns: &'a str, pod: &'a str, name: &'a str, cpu: Option<Point>, mem: Option<Point>) -> ContainerRaw<'a> {
+    fn c<'a>(
+        ns: &'a str,
+        pod: &'a str,
+        name: &'a str,
+        cpu: Option<Point>,
+        mem: Option<Point>,
+    ) -> ContainerRaw<'a> {
         ContainerRaw {
             namespace: Cow::Borrowed(ns),
             pod: Cow::Borrowed(pod),
@@ -114,7 +128,10 @@ mod tests {
     #[test]
     fn groups_containers_by_pod_and_applies_validity_rules() {
         let d = Decoded {
-            node: NodeRaw { cpu: pt(10.5, Some(5000)), memory: pt(2048.0, Some(6000)) },
+            node: NodeRaw {
+                cpu: pt(10.5, Some(5000)),
+                memory: pt(2048.0, Some(6000)),
+            },
             containers: vec![
                 c("b", "p2", "x", pt(1.0, None), pt(10.0, None)),
                 c("a", "p1", "z", pt(2.0, Some(7)), pt(20.0, Some(8))),
@@ -127,11 +144,25 @@ mod tests {
         };
         let b = build("n1", &d, 99);
         let ns = b.node_sample.unwrap();
-        assert_eq!((ns.timestamp_ms, ns.cpu_ns, ns.memory_bytes), (5000, 10_500_000_000, 2048));
-        let names: Vec<_> = b.pods.iter().map(|p| (p.namespace, p.name, p.containers.len())).collect();
-        assert_eq!(names, vec![("a", "p1", 1), ("b", "p2", 1)], "all-zero container y skipped");
+        assert_eq!(
+            (ns.timestamp_ms, ns.cpu_ns, ns.memory_bytes),
+            (5000, 10_500_000_000, 2048)
+        );
+        let names: Vec<_> = b
+            .pods
+            .iter()
+            .map(|p| (p.namespace, p.name, p.containers.len()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![("a", "p1", 1), ("b", "p2", 1)],
+            "all-zero container y skipped"
+        );
         assert_eq!(b.pods[0].containers[0].start_ms, 1_700_000_000_500);
-        assert_eq!(b.pods[1].containers[0].sample.timestamp_ms, 99, "missing timestamp -> request time");
+        assert_eq!(
+            b.pods[1].containers[0].sample.timestamp_ms, 99,
+            "missing timestamp -> request time"
+        );
         assert_eq!(b.incomplete_pods, vec![("c", "bad"), ("d", "halfzero")]);
     }
 
@@ -139,9 +170,15 @@ mod tests {
     fn node_with_zero_or_missing_values_has_no_sample() {
         let mut d = Decoded::default();
         assert_eq!(build("n", &d, 1).node_sample, None);
-        d.node = NodeRaw { cpu: pt(0.0, None), memory: pt(5.0, None) };
+        d.node = NodeRaw {
+            cpu: pt(0.0, None),
+            memory: pt(5.0, None),
+        };
         assert_eq!(build("n", &d, 1).node_sample, None);
-        d.node = NodeRaw { cpu: pt(f64::NAN, None), memory: pt(5.0, None) };
+        d.node = NodeRaw {
+            cpu: pt(f64::NAN, None),
+            memory: pt(5.0, None),
+        };
         assert_eq!(build("n", &d, 1).node_sample, None);
     }
 }

@@ -58,7 +58,9 @@ pub enum ClientSetupError {
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
     /// Neither a CA nor --kubelet-insecure-tls: nothing to verify kubelets against.
-    #[error("no CA to verify kubelet certificates: give --kubelet-certificate-authority or --kubelet-insecure-tls")]
+    #[error(
+        "no CA to verify kubelet certificates: give --kubelet-certificate-authority or --kubelet-insecure-tls"
+    )]
     NoRoots,
 }
 
@@ -150,7 +152,12 @@ impl rustls::client::danger::ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -159,7 +166,12 @@ impl rustls::client::danger::ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
@@ -321,7 +333,10 @@ mod tests {
         NodeInfo {
             name: "n".into(),
             labels: Box::new([]),
-            addresses: addrs.iter().map(|(t, a)| ((*t).into(), (*a).into())).collect(),
+            addresses: addrs
+                .iter()
+                .map(|(t, a)| ((*t).into(), (*a).into()))
+                .collect(),
             kubelet_port: port,
             ready: true,
             created_s: 0,
@@ -348,7 +363,14 @@ mod tests {
     #[test]
     fn address_follows_type_priority_then_node_order() {
         let c = client(false, &[AddressType::InternalIp, AddressType::Hostname]);
-        let n = node(&[("Hostname", "h"), ("InternalIP", "10.0.0.1"), ("InternalIP", "10.0.0.2")], Some(1));
+        let n = node(
+            &[
+                ("Hostname", "h"),
+                ("InternalIP", "10.0.0.1"),
+                ("InternalIP", "10.0.0.2"),
+            ],
+            Some(1),
+        );
         assert_eq!(c.base_url(&n).unwrap(), "https://10.0.0.1:10250");
         let only_host = node(&[("Hostname", "h")], None);
         assert_eq!(c.base_url(&only_host).unwrap(), "https://h:10250");
@@ -356,7 +378,10 @@ mod tests {
         assert_eq!(c.base_url(&v6).unwrap(), "https://[fd00::1]:10250");
         let none = node(&[("ExternalIP", "1.2.3.4")], None);
         let err = c.base_url(&none).unwrap_err().to_string();
-        assert_eq!(err, "no address matched types [\"InternalIP\", \"Hostname\"]");
+        assert_eq!(
+            err,
+            "no address matched types [\"InternalIP\", \"Hostname\"]"
+        );
     }
 
     #[test]
@@ -373,8 +398,14 @@ mod tests {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut cfg = client(false, &[]).cfg.clone();
         cfg.insecure = false;
-        assert!(matches!(KubeletClient::new(cfg.clone()), Err(ClientSetupError::NoRoots)));
+        assert!(matches!(
+            KubeletClient::new(cfg.clone()),
+            Err(ClientSetupError::NoRoots)
+        ));
         cfg.ca_file = Some("/nonexistent/ca.pem".into());
-        assert!(matches!(KubeletClient::new(cfg), Err(ClientSetupError::Pem { .. })));
+        assert!(matches!(
+            KubeletClient::new(cfg),
+            Err(ClientSetupError::Pem { .. })
+        ));
     }
 }

@@ -130,15 +130,21 @@ impl Scraper {
         let use_summary = AtomicBool::new(false);
         loop {
             ticker.tick().await;
-            self.stats.last_tick_ms.store(now_ms() as u64, Ordering::Relaxed);
-            let Some(node) = self.index.node(&name) else { return };
+            self.stats
+                .last_tick_ms
+                .store(now_ms() as u64, Ordering::Relaxed);
+            let Some(node) = self.index.node(&name) else {
+                return;
+            };
             self.scrape_node(&node, &use_summary).await;
         }
     }
 
     /// Scrapes one node once and commits what it got.
     pub async fn scrape_node(&self, node: &NodeInfo, use_summary: &AtomicBool) {
-        let Ok(_permit) = self.permits.acquire().await else { return };
+        let Ok(_permit) = self.permits.acquire().await else {
+            return;
+        };
         let started = std::time::Instant::now();
         let request_ms = now_ms();
         match self.fetch_and_commit(node, use_summary, request_ms).await {
@@ -206,8 +212,9 @@ mod tests {
         for i in 0..100 {
             assert!(phase(&format!("node-{i}"), 5000, r) < r);
         }
-        let distinct: std::collections::HashSet<_> =
-            (0..100).map(|i| phase(&format!("node-{i}"), 5000, r)).collect();
+        let distinct: std::collections::HashSet<_> = (0..100)
+            .map(|i| phase(&format!("node-{i}"), 5000, r))
+            .collect();
         assert!(distinct.len() > 90, "phases spread out");
     }
 }

@@ -205,13 +205,16 @@ impl Store {
         reported.sort_unstable();
         reported.dedup();
 
-        let mut entry = self.nodes.entry(batch.node.into()).or_insert_with(|| NodeSeries {
-            ring: Ring::new(self.cfg.depth),
-            start_ms: 0,
-            resource_version: 0,
-            updated_ms: now_ms,
-            pods: Vec::new(),
-        });
+        let mut entry = self
+            .nodes
+            .entry(batch.node.into())
+            .or_insert_with(|| NodeSeries {
+                ring: Ring::new(self.cfg.depth),
+                start_ms: 0,
+                resource_version: 0,
+                updated_ms: now_ms,
+                pods: Vec::new(),
+            });
         let node: &mut NodeSeries = &mut entry;
         if let Some(sample) = batch.node_sample {
             match rate::ingest(&mut node.ring, &mut node.start_ms, 0, sample) {
@@ -229,7 +232,10 @@ impl Store {
         let previous = std::mem::replace(&mut node.pods, reported);
         let current = node.pods.clone();
         drop(entry);
-        for gone in previous.iter().filter(|k| current.binary_search(k).is_err()) {
+        for gone in previous
+            .iter()
+            .filter(|k| current.binary_search(k).is_err())
+        {
             let removed = self
                 .pods
                 .remove_if(gone.as_ref(), |_, s| s.node.as_ref() == batch.node);
@@ -261,7 +267,11 @@ impl Store {
             changed = true;
         }
         for c in &pod.containers {
-            let idx = match series.containers.iter().position(|s| s.name.as_ref() == c.name) {
+            let idx = match series
+                .containers
+                .iter()
+                .position(|s| s.name.as_ref() == c.name)
+            {
                 Some(i) => i,
                 None => {
                     series.containers.push(ContainerSeries {
@@ -282,7 +292,9 @@ impl Store {
                 Ingest::Appended => changed = true,
             }
         }
-        series.containers.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        series
+            .containers
+            .sort_unstable_by(|a, b| a.name.cmp(&b.name));
         changed
     }
 
@@ -290,7 +302,8 @@ impl Store {
     pub fn remove_node(&self, name: &str) {
         if let Some((_, node)) = self.nodes.remove(name) {
             for key in node.pods {
-                self.pods.remove_if(key.as_ref(), |_, s| s.node.as_ref() == name);
+                self.pods
+                    .remove_if(key.as_ref(), |_, s| s.node.as_ref() == name);
             }
         }
     }
@@ -445,12 +458,19 @@ mod tests {
     #[test]
     fn two_scrapes_make_node_and_pod_servable_with_exact_rates() {
         let s = store();
-        s.commit(&batch("n1", T, vec![pod("ns", "p", T, &[("b", 0.25), ("a", 0.5)])]), T);
+        s.commit(
+            &batch("n1", T, vec![pod("ns", "p", T, &[("b", 0.25), ("a", 0.5)])]),
+            T,
+        );
         assert_eq!(s.node("n1", T), None, "one sample is not a rate");
         assert_eq!(s.pod("ns", "p", T), None);
         let rv1 = s.resource_version();
         s.commit(
-            &batch("n1", T + 15_000, vec![pod("ns", "p", T + 15_000, &[("b", 0.25), ("a", 0.5)])]),
+            &batch(
+                "n1",
+                T + 15_000,
+                vec![pod("ns", "p", T + 15_000, &[("b", 0.25), ("a", 0.5)])],
+            ),
             T + 15_000,
         );
         assert!(s.resource_version() > rv1);
@@ -487,7 +507,10 @@ mod tests {
                 &batch(
                     "n1",
                     t,
-                    vec![pod("ns", "a", t, &[("c", 0.1)]), pod("ns", "b", t, &[("c", 0.1)])],
+                    vec![
+                        pod("ns", "a", t, &[("c", 0.1)]),
+                        pod("ns", "b", t, &[("c", 0.1)]),
+                    ],
                 ),
                 t,
             );
@@ -526,10 +549,28 @@ mod tests {
         let s = store();
         s.commit(&batch("n1", T, vec![pod("ns", "p", T, &[("a", 0.1)])]), T);
         let t = T + 15_000;
-        s.commit(&batch("n1", t, vec![pod("ns", "p", t, &[("a", 0.1), ("new", 0.1)])]), t);
-        assert_eq!(s.pod("ns", "p", t), None, "container 'new' has one old-start sample");
+        s.commit(
+            &batch(
+                "n1",
+                t,
+                vec![pod("ns", "p", t, &[("a", 0.1), ("new", 0.1)])],
+            ),
+            t,
+        );
+        assert_eq!(
+            s.pod("ns", "p", t),
+            None,
+            "container 'new' has one old-start sample"
+        );
         let t2 = t + 15_000;
-        s.commit(&batch("n1", t2, vec![pod("ns", "p", t2, &[("a", 0.1), ("new", 0.1)])]), t2);
+        s.commit(
+            &batch(
+                "n1",
+                t2,
+                vec![pod("ns", "p", t2, &[("a", 0.1), ("new", 0.1)])],
+            ),
+            t2,
+        );
         assert_eq!(s.pod("ns", "p", t2).unwrap().containers.len(), 2);
     }
 }

@@ -117,8 +117,14 @@ mod tests {
         // metrics-server's example: 1 core-s at T+120s and 6 core-s at T+125s give 1 core over 5s.
         let mut r = Ring::new(4);
         let mut start = 0;
-        assert_eq!(ingest(&mut r, &mut start, T, sample(T + 120_000, 1.0, 10)), Ingest::Appended);
-        assert_eq!(ingest(&mut r, &mut start, T, sample(T + 125_000, 6.0, 20)), Ingest::Appended);
+        assert_eq!(
+            ingest(&mut r, &mut start, T, sample(T + 120_000, 1.0, 10)),
+            Ingest::Appended
+        );
+        assert_eq!(
+            ingest(&mut r, &mut start, T, sample(T + 125_000, 6.0, 20)),
+            Ingest::Appended
+        );
         let u = usage(&r, start, 15_000).unwrap();
         assert_eq!(u.cpu_nanocores, 1_000_000_000);
         assert_eq!(u.window_ms, 5_000);
@@ -150,10 +156,20 @@ mod tests {
         let mut start = 0;
         ingest(&mut r, &mut start, 0, sample(T, 1000.0, 1));
         ingest(&mut r, &mut start, 0, sample(T + 15_000, 1015.0, 1));
-        assert_eq!(ingest(&mut r, &mut start, 0, sample(T + 30_000, 3.0, 1)), Ingest::Restarted);
-        assert_eq!(usage(&r, start, 15_000), None, "one sample and no start time: no rate");
+        assert_eq!(
+            ingest(&mut r, &mut start, 0, sample(T + 30_000, 3.0, 1)),
+            Ingest::Restarted
+        );
+        assert_eq!(
+            usage(&r, start, 15_000),
+            None,
+            "one sample and no start time: no rate"
+        );
         ingest(&mut r, &mut start, 0, sample(T + 45_000, 18.0, 1));
-        assert_eq!(usage(&r, start, 15_000).unwrap().cpu_nanocores, 1_000_000_000);
+        assert_eq!(
+            usage(&r, start, 15_000).unwrap().cpu_nanocores,
+            1_000_000_000
+        );
     }
 
     #[test]
@@ -161,8 +177,14 @@ mod tests {
         let mut r = Ring::new(4);
         let mut start = 0;
         ingest(&mut r, &mut start, T, sample(T + 10_000, 1.0, 1));
-        assert_eq!(ingest(&mut r, &mut start, T, sample(T + 10_000, 2.0, 1)), Ingest::Stale);
-        assert_eq!(ingest(&mut r, &mut start, T, sample(T + 5_000, 2.0, 1)), Ingest::Stale);
+        assert_eq!(
+            ingest(&mut r, &mut start, T, sample(T + 10_000, 2.0, 1)),
+            Ingest::Stale
+        );
+        assert_eq!(
+            ingest(&mut r, &mut start, T, sample(T + 5_000, 2.0, 1)),
+            Ingest::Stale
+        );
         assert_eq!(r.len(), 1);
     }
 
@@ -176,9 +198,16 @@ mod tests {
         };
         assert_eq!(one(9_999), None, "younger than 10s: too noisy");
         let u = one(10_000).unwrap();
-        assert_eq!((u.window_ms, u.cpu_nanocores, u.memory_bytes), (10_000, 50_000_000, 7));
+        assert_eq!(
+            (u.window_ms, u.cpu_nanocores, u.memory_bytes),
+            (10_000, 50_000_000, 7)
+        );
         assert!(one(14_999).is_some());
-        assert_eq!(one(15_000), None, "older than a resolution: wait for a second sample");
+        assert_eq!(
+            one(15_000),
+            None,
+            "older than a resolution: wait for a second sample"
+        );
         // Without a start time there is no zero sample to use.
         let mut r = Ring::new(4);
         let mut start = 0;
@@ -193,8 +222,16 @@ mod tests {
         assert_eq!(usage_between(&sample(T + 1, 5.0, 1), &a), None);
         assert_eq!(usage_between(&a, &sample(T + 1000, 4.0, 1)), None);
         // Huge counters do not overflow.
-        let big = Sample { timestamp_ms: T + 1, cpu_ns: u64::MAX, memory_bytes: 0 };
-        let zero = Sample { timestamp_ms: T, cpu_ns: 0, memory_bytes: 0 };
+        let big = Sample {
+            timestamp_ms: T + 1,
+            cpu_ns: u64::MAX,
+            memory_bytes: 0,
+        };
+        let zero = Sample {
+            timestamp_ms: T,
+            cpu_ns: 0,
+            memory_bytes: 0,
+        };
         assert_eq!(usage_between(&zero, &big).unwrap().cpu_nanocores, u64::MAX);
     }
 }

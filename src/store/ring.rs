@@ -118,7 +118,10 @@ mod tests {
         r.clear();
         assert!(r.is_empty());
         r.push(s(9));
-        assert_eq!(r.iter().map(|x| x.timestamp_ms).collect::<Vec<_>>(), vec![9]);
+        assert_eq!(
+            r.iter().map(|x| x.timestamp_ms).collect::<Vec<_>>(),
+            vec![9]
+        );
     }
 
     #[test]
