@@ -128,13 +128,8 @@ async fn endpoint(req: HttpRequest, health: web::Data<Health>) -> HttpResponse {
     render(&endpoint, &checks, req.query_string())
 }
 
-async fn single(
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    health: web::Data<Health>,
-) -> HttpResponse {
+async fn single(path: web::Path<(String, String)>, health: web::Data<Health>) -> HttpResponse {
     let (endpoint, name) = path.into_inner();
-    let _ = req;
     match health
         .checks(&endpoint)
         .into_iter()

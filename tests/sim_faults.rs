@@ -61,6 +61,27 @@ async fn wait_for_nodes(http: &reqwest::Client, sim: &Simulation, want: &[&str],
     }
 }
 
+async fn wait_for_pod(http: &reqwest::Client, sim: &Simulation, name: &str, present: bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let url = format!("{}/apis/metrics.k8s.io/v1beta1/pods", sim.server_url);
+        let body: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+        let found = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["metadata"]["name"] == name);
+        if found == present {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pod {name} present={found}, wanted {present}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn self_metric(http: &reqwest::Client, sim: &Simulation, line_prefix: &str) -> f64 {
     let body = http
         .get(format!("{}/metrics", sim.server_url))
@@ -147,6 +168,34 @@ async fn faulty_kubelets_cost_only_themselves() {
         simulation.control.set_kubelet_mode(3, KubeletMode::Normal);
         let all: Vec<&str> = names.iter().map(String::as_str).collect();
         wait_for_nodes(&http, &simulation, &all, Duration::from_secs(60)).await;
+
+        // A pod deleted from the cluster leaves the API; its neighbours stay.
+        let (gone_ns, gone_name, kept_name) = {
+            let pods = &simulation.scenario.nodes[2].pods;
+            (
+                pods[0].namespace.clone(),
+                pods[0].name.clone(),
+                pods[1].name.clone(),
+            )
+        };
+        wait_for_pod(&http, &simulation, &gone_name, true).await;
+        assert!(
+            simulation
+                .control
+                .delete_pod(&gone_ns, &gone_name)
+                .is_some()
+        );
+        wait_for_pod(&http, &simulation, &gone_name, false).await;
+        wait_for_pod(&http, &simulation, &kept_name, true).await;
+        let get = http
+            .get(format!(
+                "{}/apis/metrics.k8s.io/v1beta1/namespaces/{gone_ns}/pods/{gone_name}",
+                simulation.server_url
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(get.status(), 404);
 
         // A hanging kubelet times out; the others keep being served meanwhile.
         simulation.control.set_kubelet_mode(0, KubeletMode::Hang);

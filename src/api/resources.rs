@@ -68,15 +68,12 @@ fn watch_unsupported(resource: &'static str) -> ApiError {
     }
 }
 
-/// Renders one node, or `None` when the node is unknown to the cluster index.
 fn node_object<'a>(
-    state: &ApiState,
     snap: &'a NodeSnapshot,
     labels: &'a [(Box<str>, Box<str>)],
     created_s: i64,
     single: bool,
 ) -> NodeMetrics<'a> {
-    let _ = state;
     NodeMetrics {
         kind: single.then_some("NodeMetrics"),
         api_version: single.then_some(API_VERSION),
@@ -150,7 +147,7 @@ pub async fn list_nodes(
     rows.sort_unstable_by(|a, b| a.0.name.cmp(&b.0.name));
     let items = rows
         .iter()
-        .map(|(snap, info)| node_object(&state, snap, &info.labels, info.created_s, false))
+        .map(|(snap, info)| node_object(snap, &info.labels, info.created_s, false))
         .collect();
     let list = List {
         kind: "NodeMetricsList",
@@ -179,7 +176,7 @@ pub async fn get_node(
         .store
         .node(&name, now_ms())
         .ok_or_else(|| ApiError::not_found("nodemetrics", Some(GROUP), &name))?;
-    let obj = node_object(&state, &snap, &info.labels, info.created_s, true);
+    let obj = node_object(&snap, &info.labels, info.created_s, true);
     Ok(respond(&obj, wants_pretty(&req, &q)))
 }
 

@@ -6,6 +6,7 @@
 //! `get --raw`).
 
 use std::collections::VecDeque;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -336,7 +337,7 @@ impl ApiServer {
         if watching {
             self.watch(kind, filter, format, &q)
         } else {
-            self.list(kind, &filter, format)
+            self.list(kind, &filter, format, &q)
         }
     }
 
@@ -360,32 +361,88 @@ impl ApiServer {
         json_response(StatusCode::OK, &v)
     }
 
-    fn list(&self, kind: Kind, filter: &Filter, format: Format) -> Response<Body> {
-        let (rv, items) = self.store.list(kind, filter.namespace.as_deref());
-        let items = items.into_iter().filter(|s| filter.matches(&s.data));
-        let v = match format {
-            Format::Full => json!({
-                "kind": format!("{}List", kind.name()),
-                "apiVersion": "v1",
-                "metadata": {"resourceVersion": rv.to_string()},
-                "items": items.map(|s| objects::list_item(&s)).collect::<Vec<_>>()
-            }),
-            Format::Meta => json!({
-                "kind": "PartialObjectMetadataList",
-                "apiVersion": "meta.k8s.io/v1",
-                "metadata": {"resourceVersion": rv.to_string()},
-                "items": items.map(|s| objects::partial(&s)).collect::<Vec<_>>()
-            }),
-            Format::Table(inc) => {
-                let now = now_s();
-                objects::table(
-                    kind,
-                    Some(rv),
-                    items.map(|s| objects::row(&s, inc, now)).collect(),
-                )
-            }
+    /// Lists with `limit`/`continue` paging. Items are serialised one at a time into the
+    /// output buffer, so a 100k-pod list never holds 100k JSON trees.
+    fn list(
+        &self,
+        kind: Kind,
+        filter: &Filter,
+        format: Format,
+        q: &[(String, String)],
+    ) -> Response<Body> {
+        let limit = match query_param(q, "limit").filter(|l| !l.is_empty()) {
+            None => None,
+            Some(l) => match l.parse::<i64>() {
+                Ok(n) if n > 0 => Some(n as usize),
+                Ok(_) => None,
+                Err(_) => {
+                    return status(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        &format!("invalid limit: {l}"),
+                        None,
+                    );
+                }
+            },
         };
-        json_response(StatusCode::OK, &v)
+        let (token_rv, after) = match query_param(q, "continue").filter(|c| !c.is_empty()) {
+            None => (None, None),
+            Some(c) => match decode_continue(c) {
+                Some((rv, ns, name)) => (Some(rv), Some((ns, name))),
+                None => {
+                    return status(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        "invalid continue token: continue key is not valid",
+                        None,
+                    );
+                }
+            },
+        };
+        let (store_rv, page, next) = self.store.list_page(kind, filter, after, limit);
+        // Continued pages report the RV of the first page, like an etcd-backed list.
+        let rv = token_rv.unwrap_or(store_rv);
+        let mut meta = json!({"resourceVersion": rv.to_string()});
+        if let Some((ns, name)) = next {
+            meta["continue"] = encode_continue(rv, &ns, &name).into();
+        }
+        let mut out = Vec::with_capacity(page.len() * 2048 + 512);
+        let (kind_name, api_version) = match format {
+            Format::Full => (format!("{}List", kind.name()), "v1"),
+            Format::Meta => ("PartialObjectMetadataList".to_string(), "meta.k8s.io/v1"),
+            Format::Table(_) => ("Table".to_string(), "meta.k8s.io/v1"),
+        };
+        let _ = write!(
+            out,
+            "{{\"kind\":\"{kind_name}\",\"apiVersion\":\"{api_version}\",\"metadata\":"
+        );
+        let _ = serde_json::to_writer(&mut out, &meta);
+        let now = now_s();
+        let item = |s: &Stored| match format {
+            Format::Full => objects::list_item(s),
+            Format::Meta => objects::partial(s),
+            Format::Table(inc) => objects::row(s, inc, now),
+        };
+        if let Format::Table(_) = format {
+            out.extend_from_slice(b",\"columnDefinitions\":");
+            let _ = serde_json::to_writer(&mut out, &objects::columns(kind));
+            out.extend_from_slice(b",\"rows\":[");
+        } else {
+            out.extend_from_slice(b",\"items\":[");
+        }
+        for (i, s) in page.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut out, &item(s));
+        }
+        out.extend_from_slice(b"]}");
+        let mut resp = response(StatusCode::OK, "application/json", out);
+        resp.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-cache, private"),
+        );
+        resp
     }
 
     fn watch(
@@ -574,6 +631,28 @@ impl ApiServer {
         *resp.headers_mut() = headers;
         resp
     }
+}
+
+/// An opaque continue token: hex of `rv NUL namespace NUL name`.
+fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
+    format!("{rv}\0{ns}\0{name}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_continue(token: &str) -> Option<(u64, String, String)> {
+    if !token.len().is_multiple_of(2) || !token.is_ascii() {
+        return None;
+    }
+    let bytes: Vec<u8> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&token[i..i + 2], 16).ok())
+        .collect::<Option<_>>()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let mut parts = text.splitn(3, '\0');
+    let rv = parts.next()?.parse().ok()?;
+    Some((rv, parts.next()?.to_string(), parts.next()?.to_string()))
 }
 
 /// Last value of a query parameter.
@@ -825,6 +904,18 @@ mod tests {
             ))
         ));
         assert!(parse_core_path(&["services"]).is_none());
+    }
+
+    #[test]
+    fn continue_tokens() {
+        let t = encode_continue(42, "kube-system", "coredns-x");
+        assert_eq!(
+            decode_continue(&t),
+            Some((42, "kube-system".into(), "coredns-x".into()))
+        );
+        assert_eq!(decode_continue("zz"), None);
+        assert_eq!(decode_continue("abc"), None);
+        assert_eq!(decode_continue("é1"), None);
     }
 
     #[test]

@@ -25,8 +25,11 @@ pub struct SimCa {
 
 /// A leaf certificate and its key, in both PEM (for files) and DER (for rustls) form.
 pub struct Leaf {
+    /// The certificate, PEM.
     pub cert_pem: String,
+    /// Its private key, PEM.
     pub key_pem: String,
+    /// The certificate, DER, for rustls.
     pub cert_der: CertificateDer<'static>,
     key_der: Vec<u8>,
 }
@@ -110,11 +113,6 @@ impl SimCa {
         self.leaf(common_name, sans, &[ExtendedKeyUsagePurpose::ServerAuth])
     }
 
-    /// A client certificate (CN = user); kept for the auth work that follows.
-    pub fn client_leaf(&self, user: &str) -> anyhow::Result<Leaf> {
-        self.leaf(user, &[], &[ExtendedKeyUsagePurpose::ClientAuth])
-    }
-
     fn leaf(
         &self,
         common_name: &str,
@@ -144,18 +142,6 @@ impl SimCa {
             cert_der: cert.der().clone(),
             key_der: key.serialize_der(),
         })
-    }
-
-    /// A rustls client config trusting only this CA.
-    pub fn client_config(&self) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.cert_der.clone()).context("adding sim CA")?;
-        Ok(Arc::new(
-            rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-        ))
     }
 }
 

@@ -41,8 +41,11 @@ const EVENT_LOG: usize = 16_384;
 /// Options of `metrics-apiserver simulate`.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
+    /// Simulated nodes, each with its own kubelet port.
     pub nodes: usize,
+    /// Pods scheduled on each node.
     pub pods_per_node: usize,
+    /// Seed of the workload; the same seed gives the same cluster.
     pub seed: u64,
     /// Where to write the kubeconfig for kubectl and our server.
     pub kubeconfig: PathBuf,
@@ -291,9 +294,11 @@ impl SimControl {
 
 /// A running simulation. Dropping it (or [`Simulation::shutdown`]) stops every listener.
 pub struct Simulation {
+    /// The workload, for computing expected values.
     pub scenario: Arc<Scenario>,
     /// `https://127.0.0.1:PORT` of the fake apiserver.
     pub apiserver_url: String,
+    /// Kubeconfig for kubectl and the server (absolute path).
     pub kubeconfig: PathBuf,
     /// PEM of the sim CA (signs the apiserver, kubelet and server certificates).
     pub ca_file: PathBuf,
@@ -301,6 +306,7 @@ pub struct Simulation {
     pub server_url: String,
     /// The argv (without program name) to start our server with, as a cluster operator would.
     pub server_args: Vec<String>,
+    /// Fault injection and runtime changes (kubelet modes, pods).
     pub control: Arc<SimControl>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -451,7 +457,7 @@ pub async fn start(opts: SimOptions) -> anyhow::Result<Simulation> {
         .iter()
         .map(|n| n.created_s)
         .min()
-        .unwrap_or(0)
+        .unwrap_or(scenario.started_ms.div_euclid(1000))
         - 3600;
     let mut objs = Vec::new();
     for ns in scenario.namespaces() {

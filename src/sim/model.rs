@@ -50,6 +50,7 @@ pub fn mix64(mut z: u64) -> u64 {
 /// The whole simulated cluster as it is at start.
 #[derive(Debug, Clone)]
 pub struct Scenario {
+    /// Nodes in index order (`sim-node-<i>`).
     pub nodes: Vec<SimNode>,
     /// Wall-clock time (Unix ms) the scenario was generated for; all ages are relative to it.
     pub started_ms: i64,
@@ -58,9 +59,13 @@ pub struct Scenario {
 /// One node and the pods scheduled on it.
 #[derive(Debug, Clone)]
 pub struct SimNode {
+    /// Node name.
     pub name: String,
+    /// Node labels, copied onto NodeMetrics.
     pub labels: Vec<(String, String)>,
+    /// Creation time, Unix seconds.
     pub created_s: i64,
+    /// Last boot, Unix ms: the node CPU counter starts here.
     pub boot_ms: i64,
     /// CPU used outside pods (system daemons), constant.
     pub overhead_nanocores: u64,
@@ -73,26 +78,37 @@ pub struct SimNode {
     /// CPU time (core-nanoseconds) of containers that were deleted at runtime; keeps the node
     /// counter monotonic like a real node's.
     pub retired_core_nanos: u64,
+    /// Pods scheduled here.
     pub pods: Vec<SimPod>,
 }
 
 /// One pod.
 #[derive(Debug, Clone)]
 pub struct SimPod {
+    /// Pod namespace.
     pub namespace: String,
+    /// Pod name.
     pub name: String,
+    /// Pod uid.
     pub uid: String,
+    /// Pod labels, for selector tests.
     pub labels: Vec<(String, String)>,
+    /// Creation time, Unix seconds.
     pub created_s: i64,
+    /// Containers, each with its own rate.
     pub containers: Vec<SimContainer>,
 }
 
 /// One container with a constant CPU rate and a memory level that wobbles per second.
 #[derive(Debug, Clone)]
 pub struct SimContainer {
+    /// Container name.
     pub name: String,
+    /// Constant CPU rate, nanocores: what the API must report.
     pub cpu_nanocores: u64,
+    /// Memory before the per-second wobble, bytes.
     pub memory_base: u64,
+    /// Container start, Unix ms: the CPU counter starts here.
     pub start_ms: i64,
 }
 
@@ -218,14 +234,14 @@ impl Scenario {
 
             // Nodes joined 10–40 days ago and last booted 1–9 days ago.
             let created_s = now_s - rng.range(10 * 86_400, 40 * 86_400) as i64;
-            let boot_ms =
-                (now_s - rng.range(86_400, 9 * 86_400) as i64) * 1000 + rng.range(0, 999) as i64;
+            let boot_age_s = rng.range(86_400, 9 * 86_400) as i64;
+            let boot_ms = (now_s - boot_age_s) * 1000 + rng.range(0, 999) as i64;
             let overhead_nanocores = rng.range(50_000_000, 400_000_000);
             let overhead_memory = rng.range(300 * MI, 1536 * MI);
 
             let mut pods = Vec::with_capacity(pods_per_node);
             for _ in 0..pods_per_node {
-                let pod = generate_pod(&mut rng, boot_ms, now_ms, &mut names);
+                let pod = generate_pod(&mut rng, boot_age_s - 60, now_s, &mut names);
                 pods.push(pod);
             }
 
@@ -287,8 +303,8 @@ impl Scenario {
 
 fn generate_pod(
     rng: &mut SplitMix64,
-    not_before_ms: i64,
-    now_ms: i64,
+    max_age_s: i64,
+    now_s: i64,
     names: &mut HashSet<(String, String)>,
 ) -> SimPod {
     let kind = rng.pick(APPS);
@@ -297,10 +313,11 @@ fn generate_pod(
     while !names.insert((kind.namespace.to_string(), name.clone())) {
         name = format!("{}-{}-{}", kind.app, template_hash, safe_string(rng, 5));
     }
-    // Pods are 1–240 hours old but never older than the node's boot.
-    let max_age_ms = (now_ms - not_before_ms - 60_000).max(3_600_000);
-    let age_ms = rng.range(3_600_000, max_age_ms.min(240 * 3_600_000) as u64) as i64;
-    let created_s = (now_ms - age_ms).div_euclid(1000);
+    // Pods are 1–240 hours old but never older than the node's boot. All draws use whole
+    // seconds relative to `now_s` with constant ranges, so the scenario does not depend on
+    // the sub-second part of the start time.
+    let age_s = (rng.range(3_600, 240 * 3_600) as i64).min(max_age_s);
+    let created_s = now_s - age_s;
     let n_containers = 1 + (rng.next_u64() % (kind.sidecars.len() as u64 + 1)).min(2) as usize;
     let mut containers = Vec::with_capacity(n_containers);
     for c in 0..n_containers {
@@ -488,6 +505,28 @@ mod tests {
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         let c = Scenario::new(8, 5, 6, NOW);
         assert_ne!(format!("{:?}", a.nodes), format!("{:?}", c.nodes));
+    }
+
+    #[test]
+    fn relative_times_do_not_depend_on_start_time() {
+        let a = Scenario::new(5, 3, 8, NOW);
+        for later in [NOW + 1, NOW + 654, NOW + 86_400_123] {
+            let b = Scenario::new(5, 3, 8, later);
+            let shift_s = later.div_euclid(1000) - NOW.div_euclid(1000);
+            for (na, nb) in a.nodes.iter().zip(&b.nodes) {
+                assert_eq!(nb.created_s - na.created_s, shift_s);
+                assert_eq!(nb.boot_ms - na.boot_ms, shift_s * 1000);
+                for (pa, pb) in na.pods.iter().zip(&nb.pods) {
+                    assert_eq!(pa.name, pb.name);
+                    assert_eq!(pb.created_s - pa.created_s, shift_s);
+                    for (ca, cb) in pa.containers.iter().zip(&pb.containers) {
+                        assert_eq!(ca.cpu_nanocores, cb.cpu_nanocores);
+                        assert_eq!(ca.memory_base, cb.memory_base);
+                        assert_eq!(cb.start_ms - ca.start_ms, shift_s * 1000);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! thousands of nodes costs little memory.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::broadcast;
@@ -301,12 +302,40 @@ impl Store {
             .cloned()
     }
 
-    /// All objects of a kind (optionally in one namespace), sorted by namespace and name, and
-    /// the store RV they are consistent with.
-    pub(crate) fn list(&self, kind: Kind, namespace: Option<&str>) -> (u64, Vec<Stored>) {
+    /// A page of objects of `kind` matching `filter`, in (namespace, name) order, starting after
+    /// the key `after` and holding at most `limit` objects (None = all). Returns the store RV,
+    /// the page, and the key to continue after when more objects match.
+    pub(crate) fn list_page(
+        &self,
+        kind: Kind,
+        filter: &Filter,
+        after: Option<(String, String)>,
+        limit: Option<usize>,
+    ) -> (u64, Vec<Stored>, Option<(String, String)>) {
         let inner = self.lock();
-        let items = list_locked(&inner, kind, namespace);
-        (inner.rv, items)
+        let ns = filter.namespace.as_deref();
+        let start = match after {
+            Some((a_ns, a_name)) => Bound::Excluded((kind, a_ns, a_name)),
+            None => Bound::Included((kind, ns.unwrap_or("").to_string(), String::new())),
+        };
+        let mut page: Vec<Stored> = Vec::new();
+        let mut next = None;
+        for ((k, ons, _), s) in inner.objects.range((start, Bound::Unbounded)) {
+            if *k != kind || ns.is_some_and(|want| want != ons) {
+                break;
+            }
+            if !filter.matches(&s.data) {
+                continue;
+            }
+            if limit.is_some_and(|l| page.len() >= l) {
+                next = page
+                    .last()
+                    .map(|l| (l.data.namespace().to_string(), l.data.name().to_string()));
+                break;
+            }
+            page.push(s.clone());
+        }
+        (inner.rv, page, next)
     }
 
     /// Starts a watch. `from` = None means "now, with the current state as a snapshot" (RV
@@ -644,8 +673,14 @@ mod tests {
         let store = Store::new(3);
         store.seed([ns("a"), ns("b")]);
         assert_eq!(store.current_rv(), 2);
-        let (rv, items) = store.list(Kind::Namespace, None);
-        assert_eq!((rv, items.len()), (2, 2));
+        let all = Filter::default();
+        let (rv, items, next) = store.list_page(Kind::Namespace, &all, None, None);
+        assert_eq!((rv, items.len(), next), (2, 2, None));
+        let (_, page, next) = store.list_page(Kind::Namespace, &all, None, Some(1));
+        assert_eq!(page[0].data.name(), "a");
+        assert_eq!(next, Some((String::new(), "a".to_string())));
+        let (_, page, next) = store.list_page(Kind::Namespace, &all, next, Some(1));
+        assert_eq!((page[0].data.name(), next), ("b", None));
         assert_eq!(store.upsert(ns("c")), 3);
         assert_eq!(store.upsert(ns("c")), 4);
         assert!(store.delete(Kind::Namespace, "", "a").is_some());

@@ -152,6 +152,25 @@ async fn kube_rs_watchers_list_and_watch() {
         assert!(spec.node_name.as_deref().unwrap().starts_with("sim-node-"));
         assert_eq!(p.status.as_ref().unwrap().phase.as_deref(), Some("Running"));
     }
+    // Paged initial list (limit/continue).
+    let mut paged = watcher::watcher(
+        Api::<Pod>::all(client.clone()),
+        watcher::Config::default().page_size(5),
+    )
+    .boxed();
+    let mut paged_names: Vec<_> = initial_objects(&mut paged)
+        .await
+        .into_iter()
+        .map(|p| p.metadata.name.unwrap())
+        .collect();
+    let mut all_names: Vec<_> = all
+        .iter()
+        .map(|p| p.metadata.name.clone().unwrap())
+        .collect();
+    paged_names.sort();
+    all_names.sort();
+    assert_eq!(paged_names, all_names);
+    drop(paged);
     let frontend = initial_objects(&mut meta).await;
     let want = sim
         .scenario
