@@ -3,91 +3,171 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 
 use super::{ClusterIndex, NodeInfo, PodInfo};
 
-/// Keeps the node index current until the stream ends (it does not: the watcher retries with backoff).
+/// How one resource's events land in the index.
+trait Indexed: Sized {
+    /// Compact record and its key; `None` for an object that cannot be indexed.
+    fn record(&self) -> Option<(String, Self::Record)>;
+    /// The compact record type.
+    type Record;
+    fn upsert(index: &ClusterIndex, record: Self::Record);
+    fn remove(&self, index: &ClusterIndex);
+    fn retain(index: &ClusterIndex, keys: &HashSet<String>);
+    fn mark_synced(index: &ClusterIndex);
+    const KIND: &'static str;
+}
+
+impl Indexed for Node {
+    type Record = NodeInfo;
+    const KIND: &'static str = "node";
+    fn record(&self) -> Option<(String, NodeInfo)> {
+        NodeInfo::from_node(self).map(|n| (n.name.to_string(), n))
+    }
+    fn upsert(index: &ClusterIndex, record: NodeInfo) {
+        index.upsert_node(record);
+    }
+    fn remove(&self, index: &ClusterIndex) {
+        if let Some(name) = self.metadata.name.as_deref() {
+            index.remove_node(name);
+        }
+    }
+    fn retain(index: &ClusterIndex, keys: &HashSet<String>) {
+        index.retain_nodes(keys);
+    }
+    fn mark_synced(index: &ClusterIndex) {
+        index.set_nodes_synced();
+    }
+}
+
+impl Indexed for Pod {
+    type Record = PodInfo;
+    const KIND: &'static str = "pod";
+    fn record(&self) -> Option<(String, PodInfo)> {
+        PodInfo::from_pod(self).map(|p| (format!("{}/{}", p.namespace, p.name), p))
+    }
+    fn upsert(index: &ClusterIndex, record: PodInfo) {
+        index.upsert_pod(record);
+    }
+    fn remove(&self, index: &ClusterIndex) {
+        if let (Some(ns), Some(name)) = (
+            self.metadata.namespace.as_deref(),
+            self.metadata.name.as_deref(),
+        ) {
+            index.remove_pod(ns, name);
+        }
+    }
+    fn retain(index: &ClusterIndex, keys: &HashSet<String>) {
+        index.retain_pods(keys);
+    }
+    fn mark_synced(index: &ClusterIndex) {
+        index.set_pods_synced();
+    }
+}
+
+/// Applies watcher events to the index: a relist (`Init` … `InitDone`) prunes what it did not see.
+async fn apply_events<K: Indexed>(
+    events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+    index: &ClusterIndex,
+) {
+    futures::pin_mut!(events);
+    let mut relist: Option<HashSet<String>> = None;
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(watcher::Event::Init) => relist = Some(HashSet::new()),
+            Ok(watcher::Event::InitApply(obj) | watcher::Event::Apply(obj)) => {
+                if let Some((key, record)) = obj.record() {
+                    if let Some(seen) = relist.as_mut() {
+                        seen.insert(key);
+                    }
+                    K::upsert(index, record);
+                }
+            }
+            Ok(watcher::Event::InitDone) => {
+                if let Some(seen) = relist.take() {
+                    K::retain(index, &seen);
+                }
+                K::mark_synced(index);
+                tracing::info!(
+                    kind = K::KIND,
+                    nodes = index.node_count(),
+                    pods = index.pod_count(),
+                    "list synced"
+                );
+            }
+            Ok(watcher::Event::Delete(obj)) => obj.remove(index),
+            Err(e) => tracing::warn!(kind = K::KIND, error = %e, "watch failed; retrying"),
+        }
+    }
+}
+
+/// Keeps the node index current (the watcher retries with backoff, so this runs for the process).
 pub async fn watch_nodes(client: Client, index: Arc<ClusterIndex>, node_selector: String) {
     let mut cfg = watcher::Config::default();
     if !node_selector.is_empty() {
         cfg = cfg.labels(&node_selector);
     }
-    let stream = watcher(Api::<Node>::all(client), cfg).default_backoff();
-    futures::pin_mut!(stream);
-    let mut relist: Option<HashSet<String>> = None;
-    while let Some(event) = stream.next().await {
-        match event {
-            Ok(watcher::Event::Init) => relist = Some(HashSet::new()),
-            Ok(watcher::Event::InitApply(n)) => {
-                if let Some(info) = NodeInfo::from_node(&n) {
-                    if let Some(seen) = relist.as_mut() {
-                        seen.insert(info.name.to_string());
-                    }
-                    index.upsert_node(info);
-                }
-            }
-            Ok(watcher::Event::InitDone) => {
-                if let Some(seen) = relist.take() {
-                    index.retain_nodes(&seen);
-                }
-                index.set_nodes_synced();
-                tracing::info!(nodes = index.node_count(), "node list synced");
-            }
-            Ok(watcher::Event::Apply(n)) => {
-                if let Some(info) = NodeInfo::from_node(&n) {
-                    index.upsert_node(info);
-                }
-            }
-            Ok(watcher::Event::Delete(n)) => {
-                if let Some(name) = n.metadata.name.as_deref() {
-                    index.remove_node(name);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "node watch failed; retrying"),
-        }
-    }
+    apply_events(
+        watcher(Api::<Node>::all(client), cfg).default_backoff(),
+        &index,
+    )
+    .await;
 }
 
 /// Keeps the pod index current; pods are needed for labels and for the Running filter.
 pub async fn watch_pods(client: Client, index: Arc<ClusterIndex>) {
-    let stream = watcher(Api::<Pod>::all(client), watcher::Config::default()).default_backoff();
-    futures::pin_mut!(stream);
-    let mut relist: Option<HashSet<String>> = None;
-    while let Some(event) = stream.next().await {
-        match event {
-            Ok(watcher::Event::Init) => relist = Some(HashSet::new()),
-            Ok(watcher::Event::InitApply(p)) => {
-                if let Some(info) = PodInfo::from_pod(&p) {
-                    if let Some(seen) = relist.as_mut() {
-                        seen.insert(format!("{}/{}", info.namespace, info.name));
-                    }
-                    index.upsert_pod(info);
-                }
-            }
-            Ok(watcher::Event::InitDone) => {
-                if let Some(seen) = relist.take() {
-                    index.retain_pods(&seen);
-                }
-                index.set_pods_synced();
-                tracing::info!(pods = index.pod_count(), "pod list synced");
-            }
-            Ok(watcher::Event::Apply(p)) => {
-                if let Some(info) = PodInfo::from_pod(&p) {
-                    index.upsert_pod(info);
-                }
-            }
-            Ok(watcher::Event::Delete(p)) => {
-                if let (Some(ns), Some(name)) =
-                    (p.metadata.namespace.as_deref(), p.metadata.name.as_deref())
-                {
-                    index.remove_pod(ns, name);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "pod watch failed; retrying"),
-        }
+    let events = watcher(Api::<Pod>::all(client), watcher::Config::default()).default_backoff();
+    apply_events(events, &index).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::Departure;
+    use std::sync::Mutex;
+
+    fn pod(name: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c"}]},
+            "status": {"phase": "Running"}
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn relist_prunes_and_deletes_are_reported() {
+        let gone = Arc::new(Mutex::new(Vec::new()));
+        let sink = gone.clone();
+        let index = ClusterIndex::new(move |d| sink.lock().unwrap().push(d));
+        let events = futures::stream::iter(vec![
+            Ok(watcher::Event::Init),
+            Ok(watcher::Event::InitApply(pod("a"))),
+            Ok(watcher::Event::InitApply(pod("b"))),
+            Ok(watcher::Event::InitDone),
+            Ok(watcher::Event::Apply(pod("c"))),
+            Ok(watcher::Event::Delete(pod("a"))),
+            // The watch broke and relisted: b is gone, d appeared.
+            Ok(watcher::Event::Init),
+            Ok(watcher::Event::InitApply(pod("c"))),
+            Ok(watcher::Event::InitApply(pod("d"))),
+            Ok(watcher::Event::InitDone),
+        ]);
+        apply_events::<Pod>(events, &index).await;
+        assert!(index.with_pod("ns", "c", |_| ()).is_some());
+        assert!(index.with_pod("ns", "d", |_| ()).is_some());
+        assert_eq!(index.pod_count(), 2);
+        assert_eq!(
+            *gone.lock().unwrap(),
+            vec![
+                Departure::Pod("ns".into(), "a".into()),
+                Departure::Pod("ns".into(), "b".into())
+            ]
+        );
     }
 }
