@@ -18,6 +18,8 @@ const SEED: u64 = 7;
 
 struct Sim {
     child: Child,
+    /// Our server's own URL (the banner prints it), for requests that bypass the aggregation proxy.
+    server_url: String,
     dir: PathBuf,
     kubeconfig: PathBuf,
     scenario: Scenario,
@@ -61,18 +63,28 @@ fn start_sim() -> Sim {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        let mut server_url = String::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             println!("sim: {line}");
+            if let Some(url) = line.trim().strip_prefix("metrics server:") {
+                server_url = url.trim().to_string();
+            }
             if line.contains("top node") {
-                let _ = tx.send(());
+                let _ = tx.send(server_url.clone());
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(120))
+    let server_url = rx
+        .recv_timeout(Duration::from_secs(120))
         .expect("the simulator prints its kubectl commands once the server is ready");
+    assert!(
+        server_url.starts_with("https://127.0.0.1:"),
+        "banner names the server: {server_url:?}"
+    );
     let scenario = Scenario::new(SEED, NODES, PODS_PER_NODE, 0);
     Sim {
         child,
+        server_url,
         dir,
         kubeconfig,
         scenario,
@@ -268,6 +280,31 @@ fn kubectl_reads_simulated_cluster_metrics() {
     );
     let apis = sim.raw("/apis");
     assert!(apis.to_string().contains("metrics.k8s.io/v1beta1"));
+
+    // Our own discovery, version and health documents, straight to the server over TLS verified
+    // with the cluster CA (kube-apiserver answers /apis and the group document itself).
+    let direct = |path: &str| sim.ok(&["--server", &sim.server_url, "get", "--raw", path]);
+    let own_apis: Value = serde_json::from_str(&direct("/apis")).unwrap();
+    assert_eq!(own_apis["kind"], "APIGroupList");
+    assert_eq!(own_apis["groups"][0]["name"], "metrics.k8s.io");
+    assert_eq!(
+        own_apis["groups"][0]["preferredVersion"]["groupVersion"],
+        "metrics.k8s.io/v1beta1"
+    );
+    let own_group: Value = serde_json::from_str(&direct("/apis/metrics.k8s.io")).unwrap();
+    assert_eq!(own_group["kind"], "APIGroup");
+    assert_eq!(own_group["versions"][0]["version"], "v1beta1");
+    let own_resources: Value = serde_json::from_str(&direct(base)).unwrap();
+    assert_eq!(
+        own_resources, resources,
+        "the proxy passes our document through unchanged"
+    );
+    let version: Value = serde_json::from_str(&direct("/version")).unwrap();
+    assert!(version["gitVersion"].as_str().unwrap().starts_with('v'));
+    for health in ["/healthz", "/livez", "/readyz"] {
+        assert_eq!(direct(health), "ok", "{health}");
+    }
+    assert!(direct("/readyz?verbose").contains("[+]metric-storage-ready ok"));
 
     // kubectl top node: every node, figures from the simulator's rates.
     let top = sim.ok(&["top", "node"]);
