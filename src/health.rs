@@ -20,6 +20,8 @@ pub struct Health {
     pub scrape: Arc<ScrapeStats>,
     /// Scrape period.
     pub resolution: Duration,
+    /// Latched once the first full set of node metrics was stored.
+    pub was_ready: std::sync::atomic::AtomicBool,
 }
 
 type Check = (&'static str, Result<(), String>);
@@ -33,14 +35,33 @@ impl Health {
         }
     }
 
-    /// Ready once metrics are stored for the reachable nodes: at least one node can be served.
+    /// Ready once every node we can reach has metrics stored (so clients never see a partial
+    /// cluster after a restart); from then on, as long as any node can be served, so that a node
+    /// joining does not take the API away for a resolution.
     fn storage_ready(&self) -> Result<(), String> {
-        let (nodes, _) = self.store.servable_counts(now_ms());
-        if nodes > 0 {
-            Ok(())
-        } else {
-            Err("no metrics to serve".into())
+        let served: std::collections::HashSet<String> = self
+            .store
+            .nodes(now_ms())
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
+        if served.is_empty() {
+            return Err("no metrics to serve".into());
         }
+        if self.was_ready.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let missing = self
+            .scrape
+            .last_ok
+            .iter()
+            .filter(|e| *e.value() && !served.contains(e.key().as_ref()))
+            .count();
+        if missing > 0 {
+            return Err(format!("{missing} reachable nodes have no metrics yet"));
+        }
+        self.was_ready.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Scraping has not stalled: some node was scraped within 1.5 periods (vacuous with no nodes).
@@ -161,6 +182,65 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{NodeBatch, Sample, StoreConfig};
+
+    fn health() -> Health {
+        Health {
+            store: Arc::new(Store::new(StoreConfig {
+                depth: 4,
+                resolution_ms: 15_000,
+                max_age_ms: 60_000,
+            })),
+            index: Arc::new(ClusterIndex::new(|_| {})),
+            scrape: Arc::new(ScrapeStats::default()),
+            resolution: Duration::from_secs(15),
+            was_ready: Default::default(),
+        }
+    }
+
+    fn two_samples(h: &Health, node: &str) {
+        let now = now_ms();
+        for (i, t) in [now - 15_000, now].into_iter().enumerate() {
+            let batch = NodeBatch {
+                node,
+                node_sample: Some(Sample {
+                    timestamp_ms: t,
+                    cpu_ns: 1_000_000_000 * (i as u64 + 1),
+                    memory_bytes: 1,
+                }),
+                pods: vec![],
+                incomplete_pods: vec![],
+            };
+            h.store.commit(&batch, now);
+        }
+    }
+
+    #[test]
+    fn ready_when_every_reachable_node_has_metrics_then_latched() {
+        let h = health();
+        assert!(h.storage_ready().is_err(), "nothing stored");
+        h.scrape.last_ok.insert("n1".into(), true);
+        h.scrape.last_ok.insert("n2".into(), true);
+        h.scrape.last_ok.insert("down".into(), false);
+        two_samples(&h, "n1");
+        assert!(
+            h.storage_ready().is_err(),
+            "n2 is reachable but has no metrics yet"
+        );
+        two_samples(&h, "n2");
+        assert!(
+            h.storage_ready().is_ok(),
+            "the unreachable node does not hold readiness back"
+        );
+        h.scrape.last_ok.insert("joining".into(), true);
+        assert!(
+            h.storage_ready().is_ok(),
+            "a joining node does not take readiness away"
+        );
+        h.store.remove_node("n1");
+        h.store.remove_node("n2");
+        assert!(h.storage_ready().is_err(), "nothing left to serve");
+    }
 
     #[test]
     fn output_follows_go_format() {

@@ -103,6 +103,7 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
         index: index.clone(),
         scrape: scrape_stats.clone(),
         resolution,
+        was_ready: Default::default(),
     });
     let telemetry_state = web::Data::new(Telemetry {
         scrape: scrape_stats,

@@ -36,6 +36,8 @@ pub struct ScrapeStats {
     pub skipped_series: AtomicU64,
     /// Unix ms of the last scheduled scrape start (liveness: collection is timely).
     pub last_tick_ms: AtomicU64,
+    /// Whether each node's latest scrape succeeded: the nodes we can reach (readiness).
+    pub last_ok: dashmap::DashMap<Box<str>, bool>,
 }
 
 /// Runs the scrape schedule.
@@ -107,6 +109,7 @@ impl Scraper {
                     let keep = nodes.iter().any(|n| n.name.as_ref() == name);
                     if !keep {
                         handle.abort();
+                        self.stats.last_ok.remove(name.as_str());
                     }
                     keep
                 });
@@ -147,7 +150,9 @@ impl Scraper {
         };
         let started = std::time::Instant::now();
         let request_ms = now_ms();
-        match self.fetch_and_commit(node, use_summary, request_ms).await {
+        let result = self.fetch_and_commit(node, use_summary, request_ms).await;
+        self.stats.last_ok.insert(node.name.clone(), result.is_ok());
+        match result {
             Ok(()) => {
                 self.stats.success.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(node = %node.name, elapsed_ms = started.elapsed().as_millis() as u64, "scraped");
