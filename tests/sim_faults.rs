@@ -1,6 +1,6 @@
 //! Faulty kubelets cost only themselves: the server, run in-process inside the simulated cluster,
 //! keeps serving every healthy node while one kubelet answers garbage, 404s its resource endpoint
-//! (the Summary API fallback must take over), errors, or hangs.
+//! (the Summary API fallback must take over), errors, sends a huge body, or hangs.
 
 use std::time::{Duration, Instant};
 
@@ -104,7 +104,7 @@ async fn faulty_kubelets_cost_only_themselves() {
     let dir = std::env::temp_dir().join(format!("mas-faults-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let simulation = sim::start(SimOptions {
-        nodes: 4,
+        nodes: 5,
         pods_per_node: 2,
         seed: 3,
         kubeconfig: dir.join("kubeconfig"),
@@ -128,6 +128,7 @@ async fn faulty_kubelets_cost_only_themselves() {
     simulation
         .control
         .set_kubelet_mode(3, KubeletMode::ServerError);
+    simulation.control.set_kubelet_mode(4, KubeletMode::Huge);
 
     let args = ServerArgs::try_parse_from(
         std::iter::once("metrics-apiserver".to_string())
@@ -144,9 +145,16 @@ async fn faulty_kubelets_cost_only_themselves() {
             Duration::from_secs(60),
         )
         .await;
+        // One more resolution: by now every answering kubelet has been scraped at least twice.
+        tokio::time::sleep(Duration::from_secs(11)).await;
         let got = node_names(&http, &simulation).await;
+        assert!(
+            got.contains(&names[0]) && got.contains(&names[1]),
+            "{got:?}"
+        );
         assert!(!got.contains(&names[2]), "garbage yields no metrics");
         assert!(!got.contains(&names[3]), "a 500 yields no metrics");
+        assert!(!got.contains(&names[4]), "a body over the cap is refused");
         assert!(
             self_metric(
                 &http,
@@ -166,6 +174,7 @@ async fn faulty_kubelets_cost_only_themselves() {
         // Both recover once their kubelets do.
         simulation.control.set_kubelet_mode(2, KubeletMode::Normal);
         simulation.control.set_kubelet_mode(3, KubeletMode::Normal);
+        simulation.control.set_kubelet_mode(4, KubeletMode::Normal);
         let all: Vec<&str> = names.iter().map(String::as_str).collect();
         wait_for_nodes(&http, &simulation, &all, Duration::from_secs(60)).await;
 

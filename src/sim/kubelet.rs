@@ -118,6 +118,13 @@ impl Kubelet {
                     b"# TYPE container_cpu_usage_seconds_total counter\ncontainer_cpu_usage_seconds_total{container=\"app\",namespace=\"x\" 12.5 notatime\n\x00\xff\xfe{{{ garbage }\nnode_memory_working_set_bytes abc\n",
                 ),
             ),
+            (KubeletMode::Huge, _) => {
+                // Correct data followed by 80 MiB of comments: only a size cap refuses it.
+                let mut body = self.render(write_resource_metrics).to_vec();
+                let line = b"# padding that no real kubelet would send\n";
+                body.extend(line.iter().copied().cycle().take(80 << 20));
+                response(StatusCode::OK, PROM_CONTENT_TYPE, Bytes::from(body))
+            }
             (KubeletMode::Garbage, Endpoint::Summary) => response(
                 StatusCode::OK,
                 "application/json",

@@ -91,6 +91,8 @@ pub enum KubeletMode {
     Hang = 4,
     /// TCP connections are closed right after accept, before TLS (a dead kubelet).
     Reset = 5,
+    /// 200 with correct metrics followed by 80 MiB of comment lines: larger than any real kubelet's.
+    Huge = 6,
 }
 
 impl KubeletMode {
@@ -101,6 +103,7 @@ impl KubeletMode {
             3 => KubeletMode::Garbage,
             4 => KubeletMode::Hang,
             5 => KubeletMode::Reset,
+            6 => KubeletMode::Huge,
             _ => KubeletMode::Normal,
         }
     }
