@@ -229,13 +229,10 @@ impl Store {
                 }
             }
         }
-        let previous = std::mem::replace(&mut node.pods, reported);
-        let current = node.pods.clone();
+        let mut gone = std::mem::replace(&mut node.pods, reported);
+        gone.retain(|k| node.pods.binary_search(k).is_err());
         drop(entry);
-        for gone in previous
-            .iter()
-            .filter(|k| current.binary_search(k).is_err())
-        {
+        for gone in &gone {
             let removed = self
                 .pods
                 .remove_if(gone.as_ref(), |_, s| s.node.as_ref() == batch.node);
