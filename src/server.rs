@@ -148,6 +148,7 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
             shutdown_rx,
         ),
     });
+    let reaper = api_state.watchers.reaper();
     let health_state = web::Data::new(Health {
         store: store.clone(),
         index: index.clone(),
@@ -159,6 +160,7 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
         scrape: scrape_stats,
         store: store.clone(),
         index: index.clone(),
+        watches: api_state.watchers.active_counter(),
     });
     let mut http = HttpServer::new(move || {
         App::new()
@@ -191,6 +193,7 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
         tokio::spawn(watch::watch_pods(client, index.clone())),
         tokio::spawn(scraper.run()),
         tokio::spawn(sweep(store.clone())),
+        tokio::spawn(reaper),
     ];
     let result = tokio::select! {
         r = server => r.context("serving"),

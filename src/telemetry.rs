@@ -29,6 +29,8 @@ pub struct Telemetry {
     pub store: Arc<Store>,
     /// Cluster sizes.
     pub index: Arc<ClusterIndex>,
+    /// Open watches.
+    pub watches: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 async fn metrics(t: web::Data<Telemetry>) -> HttpResponse {
@@ -69,7 +71,10 @@ async fn metrics(t: web::Data<Telemetry>) -> HttpResponse {
          metrics_apiserver_changelog_commits_total {}\n\
          # HELP metrics_apiserver_changelog_lock_seconds_total Time commits held the sequencer lock.\n\
          # TYPE metrics_apiserver_changelog_lock_seconds_total counter\n\
-         metrics_apiserver_changelog_lock_seconds_total {}\n",
+         metrics_apiserver_changelog_lock_seconds_total {}\n\
+         # HELP metrics_apiserver_watches Watch streams open now.\n\
+         # TYPE metrics_apiserver_watches gauge\n\
+         metrics_apiserver_watches {}\n",
         s.success.load(Ordering::Relaxed),
         s.failure.load(Ordering::Relaxed),
         s.skipped_series.load(Ordering::Relaxed),
@@ -84,6 +89,7 @@ async fn metrics(t: web::Data<Telemetry>) -> HttpResponse {
         history_pods,
         commits,
         held.as_secs_f64(),
+        t.watches.load(Ordering::Relaxed),
     );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::ops::Bound;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::HttpResponse;
@@ -56,6 +56,7 @@ pub struct Watchers {
     pub cfg: WatchConfig,
     active: Arc<AtomicUsize>,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    registry: Arc<Registry>,
 }
 
 impl Watchers {
@@ -65,12 +66,29 @@ impl Watchers {
             cfg,
             active: Arc::new(AtomicUsize::new(0)),
             shutdown,
+            registry: Arc::default(),
         }
     }
 
-    /// Watches open now.
-    pub fn active(&self) -> usize {
-        self.active.load(Ordering::Relaxed)
+    /// Runs for the process: once a second, ends the watches whose clients stopped reading and
+    /// that their channel has overrun, freeing what they held.
+    pub fn reaper(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let registry = self.registry.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let n = registry.reap();
+                if n > 0 {
+                    tracing::info!(watches = n, "ended watches whose clients stopped reading");
+                }
+            }
+        }
+    }
+
+    /// Watches open now (not counting those ended for not reading), for self-metrics.
+    pub fn active_counter(&self) -> Arc<AtomicUsize> {
+        self.active.clone()
     }
 
     fn acquire(&self) -> Option<Slot> {
@@ -190,8 +208,9 @@ enum Source<T: Kind> {
     Replay(VecDeque<Arc<Event<T>>>),
 }
 
-/// A watch in progress.
-struct Stream<T: Kind> {
+/// The state of a watch in progress that a stuck watcher must not keep: its initial snapshot or
+/// replay, its place in the channel and its queued frames. The reaper drops it.
+struct Heavy<T: Kind> {
     gv: GroupVersion,
     filter: Filter,
     log: Arc<ChangeLog>,
@@ -205,14 +224,16 @@ struct Stream<T: Kind> {
     next_bookmark: Instant,
     deadline: Instant,
     ending: bool,
-    shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Capacity of the channel `rx` reads; a receiver further behind has lagged.
+    capacity: usize,
+    /// The watch's place under the limit: a reaped watch no longer counts.
     _slot: Slot,
 }
 
 /// Frames are coalesced into chunks of about this size when several are ready.
 const CHUNK: usize = 64 * 1024;
 
-impl<T: Kind> Stream<T> {
+impl<T: Kind> Heavy<T> {
     fn take_batch(&mut self, batch: &Batch<T>) {
         for e in batch.iter() {
             if e.rv <= self.last_rv {
@@ -335,50 +356,236 @@ impl<T: Kind> Stream<T> {
         buf.freeze()
     }
 
-    async fn next_chunk(&mut self) -> Option<Bytes> {
+    /// Everything that can be done without waiting: the next chunk, the end, or "wait".
+    fn step(&mut self) -> Step {
         loop {
             if !self.pending.is_empty() {
-                return Some(self.chunk());
+                return Step::Chunk(self.chunk());
             }
             if self.ending {
-                return None;
+                return Step::End;
             }
             if self.fill_initial() {
                 continue;
             }
-            let rx = self.rx.as_mut()?;
+            let Some(rx) = self.rx.as_mut() else {
+                return Step::End;
+            };
             match rx.try_recv() {
-                Ok(b) => {
-                    self.take_batch(&b);
-                    continue;
-                }
-                Err(TryRecvError::Lagged(_)) => {
-                    self.lagged();
-                    continue;
-                }
-                Err(TryRecvError::Closed) => return None,
-                Err(TryRecvError::Empty) => {}
+                Ok(b) => self.take_batch(&b),
+                Err(TryRecvError::Lagged(_)) => self.lagged(),
+                Err(TryRecvError::Closed) => return Step::End,
+                Err(TryRecvError::Empty) => return Step::Wait,
             }
-            let bookmark_at = self.next_bookmark.min(self.deadline);
-            tokio::select! {
+        }
+    }
+
+    /// Applies what the wait brought.
+    fn woke(&mut self, woke: Woke<T>) {
+        match woke {
+            Woke::Batch(b) => self.take_batch(&b),
+            Woke::Lagged => self.lagged(),
+            Woke::Closed | Woke::Deadline | Woke::Shutdown => self.ending = true,
+            Woke::Bookmark => {
+                self.bookmark();
+                self.next_bookmark = Instant::now() + self.bookmark_interval;
+                if self.next_bookmark + Duration::from_secs(2) > self.deadline {
+                    self.next_bookmark = self
+                        .deadline
+                        .checked_sub(Duration::from_secs(2))
+                        .unwrap_or(self.deadline);
+                }
+                if Instant::now() >= self.deadline {
+                    self.ending = true;
+                }
+            }
+        }
+    }
+}
+
+enum Step {
+    Chunk(Bytes),
+    End,
+    Wait,
+}
+
+enum Woke<T: Kind> {
+    Batch(Batch<T>),
+    Lagged,
+    Closed,
+    Bookmark,
+    Deadline,
+    Shutdown,
+}
+
+/// The part of a watch the reaper can reach. The lock is never held across an await, so a stream
+/// suspended by a client that does not read leaves its heavy state reachable.
+struct Shared<T: Kind> {
+    heavy: std::sync::Mutex<Option<Heavy<T>>>,
+    /// resourceVersion of the newest batch the watcher's channel has sent.
+    sent_rv: Arc<AtomicU64>,
+    /// resourceVersion up to which the watcher has taken batches.
+    taken_rv: AtomicU64,
+    /// Bumped whenever the watcher takes a batch or hands a chunk to its connection.
+    progress: AtomicU64,
+    /// When it last made progress, ms since `started`.
+    progress_ms: AtomicU64,
+    /// The progress count the reaper saw stalled at its last look (`u64::MAX`: none).
+    suspect: AtomicU64,
+    started: Instant,
+}
+
+impl<T: Kind> Shared<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Heavy<T>>> {
+        self.heavy.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn progressed(&self, taken_rv: u64) {
+        self.taken_rv.store(taken_rv, Ordering::Release);
+        self.progress.fetch_add(1, Ordering::AcqRel);
+        self.progress_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Release);
+    }
+}
+
+/// A watcher whose client has taken nothing for this long while data waits for it is stuck: its
+/// socket and the kernel's buffers are full. (Go's watch cache ends such watchers too.)
+const STALL: Duration = Duration::from_secs(5);
+
+/// A watch the reaper checks.
+trait Reapable: Send + Sync {
+    /// Drops the heavy state of a watcher its channel has overrun (it lost events), or of one stuck
+    /// for [`STALL`] at two looks in a row (one look could catch a healthy idle watcher in the
+    /// instant a batch arrives); true if it did.
+    fn reap_if_stuck(&self) -> bool;
+}
+
+impl<T: Kind> Reapable for Shared<T> {
+    fn reap_if_stuck(&self) -> bool {
+        let idle_ms = (self.started.elapsed().as_millis() as u64)
+            .saturating_sub(self.progress_ms.load(Ordering::Acquire));
+        let mut guard = self.lock();
+        let Some(h) = guard.as_ref() else {
+            return false;
+        };
+        // Overrun by its channel: it has lost events and will only get a 410; free it now.
+        if h.rx.as_ref().is_some_and(|rx| rx.len() > h.capacity) {
+            *guard = None;
+            return true;
+        }
+        let behind = self.sent_rv.load(Ordering::Acquire) > self.taken_rv.load(Ordering::Acquire)
+            || !h.pending.is_empty()
+            || !matches!(h.source, Source::None);
+        if !behind || idle_ms < STALL.as_millis() as u64 {
+            self.suspect.store(u64::MAX, Ordering::Release);
+            return false;
+        }
+        let progress = self.progress.load(Ordering::Acquire);
+        if self.suspect.swap(progress, Ordering::AcqRel) != progress {
+            return false;
+        }
+        *guard = None;
+        true
+    }
+}
+
+/// Every open watch, weakly, for the reaper.
+#[derive(Default)]
+struct Registry {
+    watches: std::sync::Mutex<Vec<std::sync::Weak<dyn Reapable>>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    fn add(&self, w: std::sync::Weak<dyn Reapable>) {
+        self.watches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(w);
+    }
+
+    fn reap(&self) -> usize {
+        let live: Vec<Arc<dyn Reapable>> = {
+            let mut g = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+            g.retain(|w| w.strong_count() > 0);
+            g.iter().filter_map(|w| w.upgrade()).collect()
+        };
+        live.iter().filter(|w| w.reap_if_stuck()).count()
+    }
+}
+
+/// A watch stream: the shutdown signal and the reapable state.
+struct Watch<T: Kind> {
+    shared: Arc<Shared<T>>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    finished: bool,
+}
+
+impl<T: Kind> Watch<T> {
+    /// The stream was reaped: one 410 ERROR event, then the end.
+    fn reaped(&mut self) -> Option<Bytes> {
+        if std::mem::replace(&mut self.finished, true) {
+            return None;
+        }
+        Some(error_frame(&ApiError::expired(
+            "too old resource version: the watcher stopped reading and fell behind",
+        )))
+    }
+
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            let (mut rx, bookmark_at, bookmarks, deadline) = {
+                let mut g = self.shared.lock();
+                let Some(h) = g.as_mut() else {
+                    drop(g);
+                    return self.reaped();
+                };
+                match h.step() {
+                    Step::Chunk(b) => {
+                        self.shared.progressed(h.last_rv);
+                        return Some(b);
+                    }
+                    Step::End => {
+                        *g = None;
+                        self.finished = true;
+                        return None;
+                    }
+                    Step::Wait => {
+                        self.shared.progressed(h.last_rv);
+                        let Some(rx) = h.rx.take() else {
+                            *g = None;
+                            self.finished = true;
+                            return None;
+                        };
+                        (rx, h.next_bookmark.min(h.deadline), h.bookmarks, h.deadline)
+                    }
+                }
+            };
+            let woke = tokio::select! {
                 r = rx.recv() => match r {
-                    Ok(b) => self.take_batch(&b),
-                    Err(RecvError::Lagged(_)) => self.lagged(),
-                    Err(RecvError::Closed) => return None,
+                    Ok(b) => Woke::Batch(b),
+                    Err(RecvError::Lagged(_)) => Woke::Lagged,
+                    Err(RecvError::Closed) => Woke::Closed,
                 },
-                () = tokio::time::sleep_until(bookmark_at), if self.bookmarks => {
-                    self.bookmark();
-                    self.next_bookmark = Instant::now() + self.bookmark_interval;
-                    if self.next_bookmark + Duration::from_secs(2) > self.deadline {
-                        self.next_bookmark = self.deadline.checked_sub(Duration::from_secs(2)).unwrap_or(self.deadline);
-                    }
-                    if Instant::now() >= self.deadline {
-                        self.ending = true;
-                    }
-                }
-                () = tokio::time::sleep_until(self.deadline) => self.ending = true,
-                _ = self.shutdown.changed() => self.ending = true,
-            }
+                () = tokio::time::sleep_until(bookmark_at), if bookmarks => Woke::Bookmark,
+                () = tokio::time::sleep_until(deadline) => Woke::Deadline,
+                _ = self.shutdown.changed() => Woke::Shutdown,
+            };
+            let mut g = self.shared.lock();
+            let Some(h) = g.as_mut() else {
+                drop(g);
+                return self.reaped();
+            };
+            h.rx = Some(rx);
+            h.woke(woke);
         }
     }
 }
@@ -417,7 +624,7 @@ pub async fn serve<T: Kind>(
         };
     let now = Instant::now();
     let deadline = now + timeout(q, &watchers.cfg);
-    let mut stream = Stream::<T> {
+    let mut stream = Heavy::<T> {
         gv,
         filter: Filter {
             labels: q.labels.clone(),
@@ -438,12 +645,15 @@ pub async fn serve<T: Kind>(
         ),
         deadline,
         ending: false,
-        shutdown: watchers.shutdown.clone(),
+        capacity: 0,
         _slot: slot,
     };
+    let mut sent_rv = Arc::new(AtomicU64::new(0));
     match subscription {
         Ok(sub) => {
             stream.last_rv = sub.rv;
+            stream.capacity = sub.capacity;
+            sent_rv = sub.sent_rv.clone();
             stream.rx = Some(sub.events);
             match sub.initial {
                 Initial::Nothing => {}
@@ -480,7 +690,24 @@ pub async fn serve<T: Kind>(
             stream.ending = true;
         }
     }
-    let body = futures::stream::unfold(stream, |mut s| async move {
+    let shared = Arc::new(Shared {
+        sent_rv,
+        taken_rv: AtomicU64::new(stream.last_rv),
+        heavy: std::sync::Mutex::new(Some(stream)),
+        progress: AtomicU64::new(0),
+        progress_ms: AtomicU64::new(0),
+        suspect: AtomicU64::new(u64::MAX),
+        started: Instant::now(),
+    });
+    let weak: std::sync::Weak<dyn Reapable> =
+        Arc::downgrade(&shared) as std::sync::Weak<dyn Reapable>;
+    watchers.registry.add(weak);
+    let watch = Watch {
+        shared,
+        shutdown: watchers.shutdown.clone(),
+        finished: false,
+    };
+    let body = futures::stream::unfold(watch, |mut s| async move {
         s.next_chunk()
             .await
             .map(|b| (Ok::<_, std::convert::Infallible>(b), s))

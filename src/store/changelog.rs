@@ -186,6 +186,31 @@ impl Default for LogConfig {
     }
 }
 
+/// A broadcast channel and the resourceVersion of the newest batch sent on it, so a watcher's
+/// progress can be compared with what it has been sent without touching its receiver.
+#[derive(Debug)]
+struct Channel<T> {
+    tx: broadcast::Sender<Batch<T>>,
+    sent_rv: Arc<AtomicU64>,
+}
+
+impl<T> Channel<T> {
+    fn new(capacity: usize) -> Self {
+        Channel {
+            tx: broadcast::channel(capacity.max(1)).0,
+            sent_rv: Arc::default(),
+        }
+    }
+
+    /// Sends a batch; false when nobody listens.
+    fn send(&self, batch: Batch<T>) -> bool {
+        let rv = batch.last().map_or(0, |e| e.rv);
+        let ok = self.tx.send(batch).is_ok();
+        self.sent_rv.store(rv, Ordering::Release);
+        ok
+    }
+}
+
 /// The served state, log and fan-out of one kind.
 #[derive(Debug)]
 pub struct Collection<T: Object> {
@@ -193,8 +218,8 @@ pub struct Collection<T: Object> {
     log: VecDeque<Arc<Event<T>>>,
     /// Every event with rv > horizon is still in the log.
     horizon: u64,
-    all: broadcast::Sender<Batch<T>>,
-    by_namespace: HashMap<Arc<str>, broadcast::Sender<Batch<T>>>,
+    all: Channel<T>,
+    by_namespace: HashMap<Arc<str>, Channel<T>>,
     snapshots: VecDeque<Snapshot<T>>,
 }
 
@@ -229,6 +254,10 @@ pub struct Subscription<T: Object> {
     pub initial: Initial<T>,
     /// Live batches.
     pub events: broadcast::Receiver<Batch<T>>,
+    /// Capacity of that channel: a receiver further behind than this has lost events.
+    pub capacity: usize,
+    /// resourceVersion of the newest batch sent on that channel.
+    pub sent_rv: Arc<AtomicU64>,
 }
 
 impl<T: Object> Collection<T> {
@@ -237,7 +266,7 @@ impl<T: Object> Collection<T> {
             map: OrdMap::new(),
             log: VecDeque::new(),
             horizon: cfg.base_rv,
-            all: broadcast::channel(cfg.channel_capacity.max(1)).0,
+            all: Channel::new(cfg.channel_capacity),
             by_namespace: HashMap::new(),
             snapshots: VecDeque::new(),
         }
@@ -300,8 +329,8 @@ impl<T: Object> Collection<T> {
         if !self.by_namespace.is_empty() {
             self.fan_out_by_namespace(&events);
         }
-        if self.all.receiver_count() > 0 {
-            let _ = self.all.send(events.into());
+        if self.all.tx.receiver_count() > 0 {
+            self.all.send(events.into());
         }
         count
     }
@@ -317,8 +346,8 @@ impl<T: Object> Collection<T> {
         }
         let mut idle = Vec::new();
         for (ns, group) in groups {
-            if let Some(tx) = self.by_namespace.get(ns)
-                && tx.send(group.into()).is_err()
+            if let Some(ch) = self.by_namespace.get(ns)
+                && !ch.send(group.into())
             {
                 idle.push(ns.clone());
             }
@@ -421,23 +450,32 @@ impl<T: Object> Collection<T> {
                 )
             }
         };
-        let events = match namespace {
-            None => self.all.subscribe(),
-            Some(ns) => match self.by_namespace.get(ns) {
-                Some(tx) => tx.subscribe(),
-                None => {
-                    let (tx, rx) = broadcast::channel(capacity.max(1));
-                    self.by_namespace.insert(ns.into(), tx);
-                    rx
+        let ns_capacity = namespace_capacity(capacity);
+        let (channel, capacity) = match namespace {
+            None => (&self.all, capacity.max(1)),
+            Some(ns) => {
+                if !self.by_namespace.contains_key(ns) {
+                    self.by_namespace
+                        .insert(ns.into(), Channel::new(ns_capacity));
                 }
-            },
+                (&self.by_namespace[ns], ns_capacity)
+            }
         };
         Ok(Subscription {
             rv: current,
             initial,
-            events,
+            events: channel.tx.subscribe(),
+            sent_rv: channel.sent_rv.clone(),
+            capacity,
         })
     }
+}
+
+/// A namespace's channel holds a quarter of the cluster-wide one (at least 64 commits): its ring is
+/// allocated whole when the first watcher of the namespace arrives, and most namespaces see far
+/// fewer commits than the cluster.
+fn namespace_capacity(capacity: usize) -> usize {
+    (capacity / 4).max(64)
 }
 
 fn owns<T: Object>(value: &T, node: &Arc<str>) -> bool {
