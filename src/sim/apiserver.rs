@@ -64,21 +64,26 @@ pub struct SimIdentity {
     pub groups: Vec<String>,
 }
 
-/// Non-resource paths every user, anonymous included, may get (RBAC's `system:discovery`,
-/// `system:basic-user` and `system:public-info-viewer` together).
-const PUBLIC_PATHS: &[&str] = &[
+/// Non-resource paths every user, anonymous included, may get (RBAC's
+/// `system:public-info-viewer`).
+const PUBLIC_PATHS: &[&str] = &["/healthz", "/livez", "/readyz", "/version", "/version/"];
+
+/// Non-resource paths every authenticated user may get (RBAC's `system:discovery`).
+const DISCOVERY_PATHS: &[&str] = &[
     "/api",
     "/api/*",
     "/apis",
     "/apis/*",
     "/openapi",
     "/openapi/*",
-    "/version",
-    "/version/",
-    "/healthz",
-    "/livez",
-    "/readyz",
 ];
+
+fn path_matches(patterns: &[&str], path: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix),
+        None => path == *p,
+    })
+}
 
 /// The fake apiserver's authentication and authorization policy, and counters of the reviews it
 /// answered (so tests can check that our server's caches hold for their TTL).
@@ -145,15 +150,13 @@ impl AuthPolicy {
 
     fn review_access(&self, spec: &Value) -> Value {
         let user = spec["user"].as_str().unwrap_or("");
+        let authenticated = spec["groups"]
+            .as_array()
+            .is_some_and(|g| g.iter().any(|g| g == "system:authenticated"));
         let path_allowed = spec["nonResourceAttributes"]["path"]
             .as_str()
             .is_some_and(|p| {
-                PUBLIC_PATHS
-                    .iter()
-                    .any(|pub_path| match pub_path.strip_suffix('*') {
-                        Some(prefix) => p.starts_with(prefix),
-                        None => p == *pub_path,
-                    })
+                path_matches(PUBLIC_PATHS, p) || (authenticated && path_matches(DISCOVERY_PATHS, p))
             });
         let ra = &spec["resourceAttributes"];
         let (verb, resource) = (
