@@ -165,12 +165,10 @@ impl Attributes {
             }
             .to_string();
         }
-        if rest[0] == "namespaces" {
-            if rest.len() > 1 {
-                a.namespace = rest[1].to_string();
-                if rest.len() > 2 && rest[2] != "status" && rest[2] != "finalize" {
-                    rest = &rest[2..];
-                }
+        if rest[0] == "namespaces" && rest.len() > 1 {
+            a.namespace = rest[1].to_string();
+            if rest.len() > 2 && rest[2] != "status" && rest[2] != "finalize" {
+                rest = &rest[2..];
             }
         }
         if rest.len() >= 3 && a.verb != "proxy" {
