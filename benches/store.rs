@@ -1,7 +1,12 @@
 //! Store throughput: committing one node's scrape, and reading every pod for a list.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use metrics_apiserver::store::{ContainerSample, NodeBatch, PodBatch, Sample, Store, StoreConfig};
+use std::sync::Arc;
+
+use metrics_apiserver::store::{
+    ContainerSample, LogConfig, NodeBatch, ObjectMeta, PodBatch, PodMeta, PodObject, Sample,
+    StaticMeta, Store, StoreConfig,
+};
 
 const PODS: usize = 110;
 
@@ -45,27 +50,63 @@ fn batch<'a>(node: &'a str, names: &'a [(String, String, [String; 2])], t: i64) 
     }
 }
 
+/// Cluster metadata in which every node and pod of the bench exists and runs.
+fn meta(nodes: usize, names: &[(String, String, [String; 2])]) -> Arc<StaticMeta> {
+    let m = StaticMeta::default();
+    for n in 0..nodes {
+        m.nodes.insert(format!("node-{n}"), ObjectMeta::default());
+        for (ns, pod, _) in names {
+            m.pods.insert(
+                (ns.clone(), format!("{pod}-{n}")),
+                PodMeta {
+                    meta: ObjectMeta::default(),
+                    running: true,
+                    node: None,
+                },
+            );
+            m.pods.insert(
+                (ns.clone(), pod.clone()),
+                PodMeta {
+                    meta: ObjectMeta::default(),
+                    running: true,
+                    node: None,
+                },
+            );
+        }
+    }
+    Arc::new(m)
+}
+
 fn bench(c: &mut Criterion) {
     let names = names();
+    let m = meta(50, &names);
     let mut g = c.benchmark_group("store");
     g.throughput(Throughput::Elements(PODS as u64));
     g.bench_function("commit_110_pods", |b| {
-        let store = Store::new(StoreConfig {
-            depth: 20,
-            resolution_ms: 15_000,
-            max_age_ms: 60_000,
-        });
+        let store = Store::new(
+            StoreConfig {
+                depth: 20,
+                resolution_ms: 15_000,
+                max_age_ms: 60_000,
+            },
+            LogConfig::default(),
+            m.clone(),
+        );
         let mut t = 1_000_000i64;
         b.iter(|| {
             t += 15_000;
             store.commit(&batch("node-1", &names, t), t)
         })
     });
-    let store = Store::new(StoreConfig {
-        depth: 20,
-        resolution_ms: 15_000,
-        max_age_ms: i64::MAX / 2,
-    });
+    let store = Store::new(
+        StoreConfig {
+            depth: 20,
+            resolution_ms: 15_000,
+            max_age_ms: i64::MAX / 2,
+        },
+        LogConfig::default(),
+        m,
+    );
     for n in 0..50 {
         let node = format!("node-{n}");
         let mut node_names = names.clone();
@@ -78,7 +119,7 @@ fn bench(c: &mut Criterion) {
     }
     g.throughput(Throughput::Elements(50 * PODS as u64));
     g.bench_function("read_5500_pods", |b| {
-        b.iter(|| store.pods(None, 1_015_000).len())
+        b.iter(|| store.log().snapshot::<PodObject>().iter().count())
     });
     g.finish();
 }

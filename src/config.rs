@@ -233,6 +233,21 @@ pub struct StorageArgs {
     /// Samples kept per node and container (ring depth); 20 keeps 5 minutes at 15s.
     #[arg(long, default_value_t = 20)]
     pub history_depth: usize,
+    /// Events kept per kind for watch resume and consistent continue tokens (the replay log).
+    #[arg(long, default_value_t = 100_000)]
+    pub watch_history: usize,
+    /// Commits a watcher may fall behind before it is ended with 410 Expired.
+    #[arg(long, default_value_t = 1024)]
+    pub watch_buffer: usize,
+    /// Concurrent watches allowed; more are answered 429 with Retry-After.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_watches: usize,
+    /// Seconds a watch without timeoutSeconds lasts, times a random factor in [1, 2) (Go's flag).
+    #[arg(long, default_value_t = 1800)]
+    pub min_request_timeout: u64,
+    /// Period of watch BOOKMARK events.
+    #[arg(long, value_parser = duration_arg, default_value = "1m")]
+    pub watch_bookmark_interval: Duration,
 }
 
 impl ServerArgs {

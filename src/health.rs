@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::cluster::ClusterIndex;
 use crate::scrape::{ScrapeStats, now_ms};
-use crate::store::Store;
+use crate::store::{NodeObject, Store};
 
 /// What the checks read.
 pub struct Health {
@@ -39,12 +39,7 @@ impl Health {
     /// cluster after a restart); from then on, as long as any node can be served, so that a node
     /// joining does not take the API away for a resolution.
     fn storage_ready(&self) -> Result<(), String> {
-        let served: std::collections::HashSet<String> = self
-            .store
-            .nodes(now_ms())
-            .into_iter()
-            .map(|n| n.name)
-            .collect();
+        let served = self.store.log().snapshot::<NodeObject>();
         if served.is_empty() {
             return Err("no metrics to serve".into());
         }
@@ -55,7 +50,7 @@ impl Health {
             .scrape
             .last_ok
             .iter()
-            .filter(|e| *e.value() && !served.contains(e.key().as_ref()))
+            .filter(|e| *e.value() && served.get(&Arc::from(e.key().as_ref())).is_none())
             .count();
         if missing > 0 {
             return Err(format!("{missing} reachable nodes have no metrics yet"));
@@ -182,16 +177,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NodeBatch, Sample, StoreConfig};
+    use crate::store::{LogConfig, NodeBatch, ObjectMeta, Sample, StaticMeta, StoreConfig};
 
     fn health() -> Health {
+        let meta = Arc::new(StaticMeta::default());
+        for n in ["n1", "n2"] {
+            meta.nodes.insert(n.into(), ObjectMeta::default());
+        }
         Health {
-            store: Arc::new(Store::new(StoreConfig {
-                depth: 4,
-                resolution_ms: 15_000,
-                max_age_ms: 60_000,
-            })),
-            index: Arc::new(ClusterIndex::new(|_| {})),
+            store: Arc::new(Store::new(
+                StoreConfig {
+                    depth: 4,
+                    resolution_ms: 15_000,
+                    max_age_ms: 60_000,
+                },
+                LogConfig::default(),
+                meta,
+            )),
+            index: Arc::new(ClusterIndex::new()),
             scrape: Arc::new(ScrapeStats::default()),
             resolution: Duration::from_secs(15),
             was_ready: Default::default(),
@@ -237,8 +240,7 @@ mod tests {
             h.storage_ready().is_ok(),
             "a joining node does not take readiness away"
         );
-        h.store.remove_node("n1");
-        h.store.remove_node("n2");
+        assert_eq!(h.store.expire(now_ms() + 60_001), 2, "both nodes expire");
         assert!(h.storage_ready().is_err(), "nothing left to serve");
     }
 

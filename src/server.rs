@@ -8,14 +8,15 @@ use anyhow::Context;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use secrecy::ExposeSecret;
 
+use crate::api::watch::{WatchConfig, Watchers};
 use crate::api::{self, ApiState};
 use crate::auth::tls;
-use crate::cluster::{ClusterIndex, Departure, watch};
+use crate::cluster::{ClusterChange, ClusterIndex, watch};
 use crate::config::ServerArgs;
 use crate::health::{self, Health};
 use crate::scrape::Scraper;
 use crate::scrape::client::{KubeletClient, KubeletClientConfig, TokenSource};
-use crate::store::{Store, StoreConfig};
+use crate::store::{LogConfig, Store, StoreConfig};
 use crate::telemetry::{self, Telemetry};
 
 async fn kube_config(args: &ServerArgs) -> anyhow::Result<kube::Config> {
@@ -36,6 +37,31 @@ async fn kube_config(args: &ServerArgs) -> anyhow::Result<kube::Config> {
     }
 }
 
+/// The first resourceVersion: microseconds since the epoch, so versions keep growing across
+/// restarts (a commit takes far less than a microsecond of wall time on average) and a client that
+/// resumes from the previous process's version gets 410 and relists instead of waiting for it.
+fn clock_seeded_rv() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Commits DELETED for nodes whose kubelet stopped answering, once a second.
+async fn sweep(store: Arc<Store>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let expired = store.expire(crate::scrape::now_ms());
+        if expired > 0 {
+            tracing::info!(
+                events = expired,
+                "expired metrics of nodes that stopped answering"
+            );
+        }
+    }
+}
+
 /// Runs the server until `shutdown` completes or serving fails.
 pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -51,16 +77,30 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
     let client = kube::Client::try_from(config).context("building the cluster client")?;
 
     let resolution_ms = resolution.as_millis() as i64;
-    let store = Arc::new(Store::new(StoreConfig {
-        depth: args.storage.history_depth,
-        resolution_ms,
-        max_age_ms: resolution_ms * 3 + args.kubelet.kubelet_request_timeout.as_millis() as i64,
-    }));
-    let departures = store.clone();
-    let index = Arc::new(ClusterIndex::new(move |d| match d {
-        Departure::Node(n) => departures.remove_node(&n),
-        Departure::Pod(ns, n) => departures.remove_pod(&ns, &n),
-    }));
+    let index = Arc::new(ClusterIndex::new());
+    let store = Arc::new(Store::new(
+        StoreConfig {
+            depth: args.storage.history_depth,
+            resolution_ms,
+            max_age_ms: resolution_ms * 3 + args.kubelet.kubelet_request_timeout.as_millis() as i64,
+        },
+        LogConfig {
+            history: args.storage.watch_history,
+            channel_capacity: args.storage.watch_buffer,
+            snapshots: 16,
+            base_rv: clock_seeded_rv(),
+        },
+        index.clone(),
+    ));
+    let weak = Arc::downgrade(&store);
+    index.set_listener(move |change| {
+        let Some(store) = weak.upgrade() else { return };
+        match change {
+            ClusterChange::Node(n) => store.node_changed(&n),
+            ClusterChange::Pod(ns, n, node) => store.pod_changed(&ns, &n, node.as_deref()),
+        }
+    });
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
 
     let kubelet = KubeletClient::new(KubeletClientConfig {
         port: args.kubelet.kubelet_port,
@@ -100,6 +140,16 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
     let api_state = web::Data::new(ApiState {
         store: store.clone(),
         index: index.clone(),
+        watchers: Watchers::new(
+            WatchConfig {
+                max_watches: args.storage.max_watches,
+                min_request_timeout: std::time::Duration::from_secs(
+                    args.storage.min_request_timeout,
+                ),
+                bookmark_interval: args.storage.watch_bookmark_interval,
+            },
+            shutdown_rx,
+        ),
     });
     let health_state = web::Data::new(Health {
         store: store.clone(),
@@ -145,11 +195,14 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
         )),
         tokio::spawn(watch::watch_pods(client, index.clone())),
         tokio::spawn(scraper.run()),
+        tokio::spawn(sweep(store.clone())),
     ];
     let result = tokio::select! {
         r = server => r.context("serving"),
         () = shutdown => {
             tracing::info!("shutting down");
+            // Watch streams end cleanly first, so the graceful stop does not wait on them.
+            let _ = shutdown_tx.send(true);
             handle.stop(true).await;
             Ok(())
         }

@@ -34,6 +34,9 @@ pub struct Telemetry {
 async fn metrics(t: web::Data<Telemetry>) -> HttpResponse {
     let s = &t.scrape;
     let (nodes, containers) = t.store.series_counts();
+    let (served_nodes, served_pods) = t.store.served_counts();
+    let (history_nodes, history_pods) = t.store.log().history_len();
+    let (held, commits) = t.store.log().lock_stats();
     let body = format!(
         "# HELP metrics_apiserver_kubelet_request_total Kubelet scrapes by result.\n\
          # TYPE metrics_apiserver_kubelet_request_total counter\n\
@@ -52,7 +55,21 @@ async fn metrics(t: web::Data<Telemetry>) -> HttpResponse {
          metrics_apiserver_cluster_objects{{type=\"pod\"}} {}\n\
          # HELP metrics_apiserver_resource_version Newest resourceVersion handed out.\n\
          # TYPE metrics_apiserver_resource_version gauge\n\
-         metrics_apiserver_resource_version {}\n",
+         metrics_apiserver_resource_version {}\n\
+         # HELP metrics_apiserver_served_objects Objects served now.\n\
+         # TYPE metrics_apiserver_served_objects gauge\n\
+         metrics_apiserver_served_objects{{type=\"node\"}} {}\n\
+         metrics_apiserver_served_objects{{type=\"pod\"}} {}\n\
+         # HELP metrics_apiserver_watch_history_events Events kept for watch resume and paging.\n\
+         # TYPE metrics_apiserver_watch_history_events gauge\n\
+         metrics_apiserver_watch_history_events{{type=\"node\"}} {}\n\
+         metrics_apiserver_watch_history_events{{type=\"pod\"}} {}\n\
+         # HELP metrics_apiserver_changelog_commits_total Commits of the change log.\n\
+         # TYPE metrics_apiserver_changelog_commits_total counter\n\
+         metrics_apiserver_changelog_commits_total {}\n\
+         # HELP metrics_apiserver_changelog_lock_seconds_total Time commits held the sequencer lock.\n\
+         # TYPE metrics_apiserver_changelog_lock_seconds_total counter\n\
+         metrics_apiserver_changelog_lock_seconds_total {}\n",
         s.success.load(Ordering::Relaxed),
         s.failure.load(Ordering::Relaxed),
         s.skipped_series.load(Ordering::Relaxed),
@@ -61,6 +78,12 @@ async fn metrics(t: web::Data<Telemetry>) -> HttpResponse {
         t.index.node_count(),
         t.index.pod_count(),
         t.store.resource_version(),
+        served_nodes,
+        served_pods,
+        history_nodes,
+        history_pods,
+        commits,
+        held.as_secs_f64(),
     );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use super::types::{API_VERSION, GROUP, VERSION};
 
 /// Verbs advertised per resource. Never `delete`: the namespace controller would call it.
-pub const VERBS: &[&str] = &["get", "list"];
+pub const VERBS: &[&str] = &["get", "list", "watch"];
 
 fn json(body: serde_json::Value) -> HttpResponse {
     HttpResponse::Ok()

@@ -1,14 +1,18 @@
-//! The metrics.k8s.io API: discovery, list and get, selectors, Status errors.
+//! The metrics.k8s.io API: discovery, list, get and watch, selectors, paging, Status errors.
 //!
-//! The API knows nothing of kubelets: it reads store snapshots and the cluster index.
+//! The API knows nothing of kubelets: it reads store snapshots and events, and the cluster index
+//! only to tell a missing node or pod from one without metrics.
 
 pub mod discovery;
+pub mod kind;
+pub mod list;
 pub mod quantity;
 pub mod query;
 pub mod resources;
 pub mod selector;
 pub mod status;
 pub mod types;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -21,8 +25,10 @@ use crate::store::Store;
 pub struct ApiState {
     /// Metrics.
     pub store: Arc<Store>,
-    /// Labels, creation times and pod phases.
+    /// Which nodes and pods exist, for the wording of a 404.
     pub index: Arc<ClusterIndex>,
+    /// Watch limits and the shutdown signal.
+    pub watchers: watch::Watchers,
 }
 
 const PREFIX: &str = "/apis/metrics.k8s.io/v1beta1";
@@ -58,25 +64,6 @@ async fn fallback(req: HttpRequest) -> HttpResponse {
 /// Registers every API route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     discovery::configure(cfg);
-    cfg.route(
-        &format!("{PREFIX}/nodes"),
-        web::get().to(resources::list_nodes),
-    )
-    .route(
-        &format!("{PREFIX}/nodes/{{name}}"),
-        web::get().to(resources::get_node),
-    )
-    .route(
-        &format!("{PREFIX}/pods"),
-        web::get().to(resources::list_all_pods),
-    )
-    .route(
-        &format!("{PREFIX}/namespaces/{{ns}}/pods"),
-        web::get().to(resources::list_namespace_pods),
-    )
-    .route(
-        &format!("{PREFIX}/namespaces/{{ns}}/pods/{{name}}"),
-        web::get().to(resources::get_pod),
-    )
-    .default_service(web::to(fallback));
+    resources::configure_version(cfg, types::V1BETA1);
+    cfg.default_service(web::to(fallback));
 }

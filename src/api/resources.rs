@@ -1,30 +1,16 @@
-//! List and get of NodeMetrics and PodMetrics: store snapshots joined with the cluster index.
+//! Routes of NodeMetrics and PodMetrics: list, get and watch, for every served version.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use super::ApiState;
-use super::quantity::{format_cpu_nanocores, format_go_duration_ms, format_memory_bytes};
+use super::kind::Kind;
+use super::list;
 use super::query::ListQuery;
 use super::status::ApiError;
-use super::types::{
-    API_VERSION, ContainerMetrics, GROUP, LabelsRef, List, ListMeta, NodeMetrics, ObjectMeta,
-    PodMetrics, ResourceList, rfc3339_seconds,
-};
-use crate::cluster::PodPhase;
-use crate::scrape::now_ms;
-use crate::store::{NodeSnapshot, PodSnapshot, Usage};
-
-fn usage(u: &Usage) -> ResourceList {
-    ResourceList {
-        cpu: format_cpu_nanocores(u.cpu_nanocores),
-        memory: format_memory_bytes(u.memory_bytes),
-    }
-}
-
-fn created(s: i64) -> Option<String> {
-    (s > 0).then(|| rfc3339_seconds(s * 1000))
-}
+use super::types::{GROUP, GroupVersion};
+use super::watch;
+use crate::store::{NodeObject, PodObject};
 
 /// Pretty output for `?pretty` and for the user agents Go pretty-prints for.
 fn wants_pretty(req: &HttpRequest, q: &ListQuery) -> bool {
@@ -40,230 +26,161 @@ fn wants_pretty(req: &HttpRequest, q: &ListQuery) -> bool {
             })
 }
 
-fn respond<T: Serialize>(value: &T, pretty: bool) -> HttpResponse {
+fn respond<T: Serialize>(value: &T, pretty: bool) -> Result<HttpResponse, ApiError> {
     let body = if pretty {
         serde_json::to_vec_pretty(value)
     } else {
         serde_json::to_vec(value)
     };
-    match body {
-        Ok(b) => HttpResponse::Ok()
-            .content_type("application/json")
-            .insert_header(("Cache-Control", "no-cache, private"))
-            .body(b),
-        Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
-    }
+    let body = body.map_err(|e| ApiError::internal(format!("encoding the response: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("Cache-Control", "no-cache, private"))
+        .body(body))
 }
 
-fn watch_unsupported(resource: &'static str) -> ApiError {
-    ApiError {
-        code: 405,
-        reason: "MethodNotAllowed",
-        message: format!("watch is not supported on resources of kind \"{resource}.{GROUP}\""),
-        details: Some(super::status::Details {
-            name: None,
-            group: Some(GROUP),
-            kind: Some(resource),
-        }),
-    }
-}
-
-fn node_object<'a>(
-    snap: &'a NodeSnapshot,
-    labels: &'a [(Box<str>, Box<str>)],
-    created_s: i64,
-    single: bool,
-) -> NodeMetrics<'a> {
-    NodeMetrics {
-        kind: single.then_some("NodeMetrics"),
-        api_version: single.then_some(API_VERSION),
-        metadata: ObjectMeta {
-            name: &snap.name,
-            namespace: None,
-            resource_version: snap.resource_version.to_string(),
-            creation_timestamp: created(created_s),
-            labels: LabelsRef(labels),
-        },
-        timestamp: rfc3339_seconds(snap.usage.timestamp_ms),
-        window: format_go_duration_ms(snap.usage.window_ms.max(0) as u64),
-        usage: usage(&snap.usage),
-    }
-}
-
-fn pod_object<'a>(
-    snap: &'a PodSnapshot,
-    labels: &'a [(Box<str>, Box<str>)],
-    created_s: i64,
-    single: bool,
-) -> PodMetrics<'a> {
-    PodMetrics {
-        kind: single.then_some("PodMetrics"),
-        api_version: single.then_some(API_VERSION),
-        metadata: ObjectMeta {
-            name: &snap.name,
-            namespace: Some(&snap.namespace),
-            resource_version: snap.resource_version.to_string(),
-            creation_timestamp: created(created_s),
-            labels: LabelsRef(labels),
-        },
-        timestamp: rfc3339_seconds(snap.timestamp_ms),
-        window: format_go_duration_ms(snap.window_ms.max(0) as u64),
-        containers: snap
-            .containers
-            .iter()
-            .map(|(name, u)| ContainerMetrics {
-                name,
-                usage: usage(u),
-            })
-            .collect(),
-    }
-}
-
-/// `GET /apis/metrics.k8s.io/v1beta1/nodes`
-pub async fn list_nodes(
-    req: HttpRequest,
-    state: web::Data<ApiState>,
-) -> Result<HttpResponse, ApiError> {
-    let q = ListQuery::parse(req.query_string())?;
-    if q.watch {
-        return Err(watch_unsupported("nodes"));
-    }
-    let resource_version = state.store.resource_version();
-    let now = now_ms();
-    let snaps = match q.fields.required_name() {
-        Some(name) => state.store.node(name, now).into_iter().collect(),
-        None => state.store.nodes(now),
-    };
-    let mut rows = Vec::with_capacity(snaps.len());
-    for snap in &snaps {
-        let Some(info) = state.index.node(&snap.name) else {
-            continue;
-        };
-        let labels = info.labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref()));
-        if q.labels.matches(labels) && q.fields.matches(&snap.name, None) {
-            rows.push((snap, info));
-        }
-    }
-    rows.sort_unstable_by(|a, b| a.0.name.cmp(&b.0.name));
-    let items = rows
-        .iter()
-        .map(|(snap, info)| node_object(snap, &info.labels, info.created_s, false))
-        .collect();
-    let list = List {
-        kind: "NodeMetricsList",
-        api_version: API_VERSION,
-        metadata: ListMeta {
-            resource_version: resource_version.to_string(),
-        },
-        items,
-    };
-    Ok(respond(&list, wants_pretty(&req, &q)))
-}
-
-/// `GET /apis/metrics.k8s.io/v1beta1/nodes/{name}`
-pub async fn get_node(
-    req: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<ApiState>,
-) -> Result<HttpResponse, ApiError> {
-    let q = ListQuery::parse(req.query_string())?;
-    let name = path.into_inner();
-    let info = state
-        .index
-        .node(&name)
-        .ok_or_else(|| ApiError::not_found("node", None, &name))?;
-    let snap = state
-        .store
-        .node(&name, now_ms())
-        .ok_or_else(|| ApiError::not_found("nodemetrics", Some(GROUP), &name))?;
-    let obj = node_object(&snap, &info.labels, info.created_s, true);
-    Ok(respond(&obj, wants_pretty(&req, &q)))
-}
-
-fn list_pods_in(
+/// A collection path: list, or watch when asked (`?watch=true` or the `/watch/` path form).
+async fn collection<T: Kind>(
     req: &HttpRequest,
     state: &ApiState,
+    gv: GroupVersion,
     namespace: Option<&str>,
+    watch_path: Option<Option<&str>>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = ListQuery::parse(req.query_string())?;
-    if q.watch {
-        return Err(watch_unsupported("pods"));
+    let mut q = ListQuery::parse(req.query_string())?;
+    if let Some(Some(name)) = watch_path {
+        q.require_name(name)?;
     }
-    let resource_version = state.store.resource_version();
-    let now = now_ms();
-    let namespace = match (namespace, q.fields.required_namespace()) {
-        (Some(ns), _) => Some(ns),
-        (None, Some(ns)) => Some(ns),
-        (None, None) => None,
-    };
-    let snaps = match (namespace, q.fields.required_name()) {
-        (Some(ns), Some(name)) => state.store.pod(ns, name, now).into_iter().collect(),
-        _ => state.store.pods(namespace, now),
-    };
-    let mut rows = Vec::with_capacity(snaps.len());
-    for snap in snaps {
-        let meta = state.index.with_pod(&snap.namespace, &snap.name, |p| {
-            let labels = p.labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref()));
-            let selected = p.phase == PodPhase::Running
-                && q.labels.matches(labels)
-                && q.fields.matches(&snap.name, Some(&snap.namespace));
-            selected.then(|| (p.labels.clone(), p.created_s))
-        });
-        if let Some(Some((labels, created_s))) = meta {
-            rows.push((snap, labels, created_s));
+    // A pod list narrowed to one namespace by the field selector reads only that namespace.
+    let namespace = namespace.or_else(|| {
+        if T::NAMESPACED {
+            q.fields.required_namespace()
+        } else {
+            None
         }
+    });
+    let log = state.store.log();
+    if q.watch || watch_path.is_some() {
+        return watch::serve::<T>(log, &state.watchers, &q, gv, namespace).await;
     }
-    rows.sort_unstable_by(|a, b| (&a.0.namespace, &a.0.name).cmp(&(&b.0.namespace, &b.0.name)));
-    let items = rows
-        .iter()
-        .map(|(snap, labels, created_s)| pod_object(snap, labels, *created_s, false))
-        .collect();
-    let list = List {
-        kind: "PodMetricsList",
-        api_version: API_VERSION,
-        metadata: ListMeta {
-            resource_version: resource_version.to_string(),
-        },
-        items,
-    };
-    Ok(respond(&list, wants_pretty(req, &q)))
+    let (snap, start, before) = list::resolve::<T>(log, &q).await?;
+    let page = list::page(&snap, &q, namespace, start, before);
+    respond(&list::document(snap.rv, &page, gv), wants_pretty(req, &q))
 }
 
-/// `GET /apis/metrics.k8s.io/v1beta1/pods`
-pub async fn list_all_pods(
-    req: HttpRequest,
-    state: web::Data<ApiState>,
-) -> Result<HttpResponse, ApiError> {
-    list_pods_in(&req, &state, None)
-}
-
-/// `GET /apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods`
-pub async fn list_namespace_pods(
-    req: HttpRequest,
-    path: web::Path<String>,
-    state: web::Data<ApiState>,
-) -> Result<HttpResponse, ApiError> {
-    list_pods_in(&req, &state, Some(&path.into_inner()))
-}
-
-/// `GET /apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods/{name}`
-pub async fn get_pod(
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    state: web::Data<ApiState>,
+async fn node_get(
+    req: &HttpRequest,
+    state: &ApiState,
+    gv: GroupVersion,
+    name: &str,
 ) -> Result<HttpResponse, ApiError> {
     let q = ListQuery::parse(req.query_string())?;
-    let (ns, name) = path.into_inner();
-    let meta = state
-        .index
-        .with_pod(&ns, &name, |p| (p.labels.clone(), p.created_s, p.phase))
-        .ok_or_else(|| ApiError::not_found("pods", None, &name))?;
-    let qualified = format!("{ns}/{name}");
-    let snap = state
+    if state.index.node(name).is_none() {
+        return Err(ApiError::not_found("node", None, name));
+    }
+    let v = state
         .store
-        .pod(&ns, &name, now_ms())
-        .filter(|_| meta.2 == PodPhase::Running)
-        .ok_or_else(|| ApiError::not_found("podmetrics", Some(GROUP), &qualified))?;
-    let obj = pod_object(&snap, &meta.0, meta.1, true);
-    Ok(respond(&obj, wants_pretty(&req, &q)))
+        .node(name)
+        .ok_or_else(|| ApiError::not_found("nodemetrics", Some(GROUP), name))?;
+    respond(&v.value.wire(v.rv, gv, true), wants_pretty(req, &q))
+}
+
+async fn pod_get(
+    req: &HttpRequest,
+    state: &ApiState,
+    gv: GroupVersion,
+    ns: &str,
+    name: &str,
+) -> Result<HttpResponse, ApiError> {
+    let q = ListQuery::parse(req.query_string())?;
+    if state.index.with_pod(ns, name, |_| ()).is_none() {
+        return Err(ApiError::not_found("pods", None, name));
+    }
+    let v = state
+        .store
+        .pod(ns, name)
+        .ok_or_else(|| ApiError::not_found("podmetrics", Some(GROUP), &format!("{ns}/{name}")))?;
+    respond(&v.value.wire(v.rv, gv, true), wants_pretty(req, &q))
+}
+
+/// Registers the resource routes of one version.
+pub fn configure_version(cfg: &mut web::ServiceConfig, gv: GroupVersion) {
+    let p = format!("/apis/{GROUP}/{}", gv.version);
+    cfg.route(
+        &format!("{p}/nodes"),
+        web::get().to(move |req: HttpRequest, s: web::Data<ApiState>| async move {
+            collection::<NodeObject>(&req, &s, gv, None, None).await
+        }),
+    )
+    .route(
+        &format!("{p}/nodes/{{name}}"),
+        web::get().to(
+            move |req: HttpRequest, s: web::Data<ApiState>, path: web::Path<String>| async move {
+                node_get(&req, &s, gv, &path).await
+            },
+        ),
+    )
+    .route(
+        &format!("{p}/pods"),
+        web::get().to(move |req: HttpRequest, s: web::Data<ApiState>| async move {
+            collection::<PodObject>(&req, &s, gv, None, None).await
+        }),
+    )
+    .route(
+        &format!("{p}/namespaces/{{ns}}/pods"),
+        web::get().to(
+            move |req: HttpRequest, s: web::Data<ApiState>, path: web::Path<String>| async move {
+                collection::<PodObject>(&req, &s, gv, Some(&path), None).await
+            },
+        ),
+    )
+    .route(
+        &format!("{p}/namespaces/{{ns}}/pods/{{name}}"),
+        web::get().to(
+            move |req: HttpRequest,
+                  s: web::Data<ApiState>,
+                  path: web::Path<(String, String)>| async move {
+                pod_get(&req, &s, gv, &path.0, &path.1).await
+            },
+        ),
+    )
+    // The deprecated `/watch/` path forms: always a watch; a name is a metadata.name selector.
+    .route(
+        &format!("{p}/watch/nodes"),
+        web::get().to(move |req: HttpRequest, s: web::Data<ApiState>| async move {
+            collection::<NodeObject>(&req, &s, gv, None, Some(None)).await
+        }),
+    )
+    .route(
+        &format!("{p}/watch/nodes/{{name}}"),
+        web::get().to(
+            move |req: HttpRequest, s: web::Data<ApiState>, path: web::Path<String>| async move {
+                collection::<NodeObject>(&req, &s, gv, None, Some(Some(&path))).await
+            },
+        ),
+    )
+    .route(
+        &format!("{p}/watch/pods"),
+        web::get().to(move |req: HttpRequest, s: web::Data<ApiState>| async move {
+            collection::<PodObject>(&req, &s, gv, None, Some(None)).await
+        }),
+    )
+    .route(
+        &format!("{p}/watch/namespaces/{{ns}}/pods"),
+        web::get().to(
+            move |req: HttpRequest, s: web::Data<ApiState>, path: web::Path<String>| async move {
+                collection::<PodObject>(&req, &s, gv, Some(&path), Some(None)).await
+            },
+        ),
+    )
+    .route(
+        &format!("{p}/watch/namespaces/{{ns}}/pods/{{name}}"),
+        web::get().to(
+            move |req: HttpRequest,
+                  s: web::Data<ApiState>,
+                  path: web::Path<(String, String)>| async move {
+                collection::<PodObject>(&req, &s, gv, Some(&path.0), Some(Some(&path.1))).await
+            },
+        ),
+    );
 }

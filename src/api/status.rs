@@ -16,6 +16,61 @@ pub struct Details {
     /// Kind (really: resource) of that object.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<&'static str>,
+    /// Field-level causes (validation errors, too-large resourceVersions).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<Cause>,
+    /// Seconds a client should wait before retrying; also sent as `Retry-After`.
+    #[serde(rename = "retryAfterSeconds", skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u32>,
+}
+
+/// One cause of a Status, as `metav1.StatusCause`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Cause {
+    /// Machine-readable reason (`FieldValueForbidden`, `ResourceVersionTooLarge`, ...).
+    pub reason: &'static str,
+    /// Human-readable message.
+    pub message: String,
+    /// The field it concerns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+}
+
+/// One field error of an `Invalid` Status, worded as Go's `field.Error`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldError {
+    /// `field.Forbidden(path, detail)`.
+    Forbidden(&'static str, String),
+    /// `field.NotSupported(path, value, supported)`.
+    NotSupported(&'static str, String, &'static [&'static str]),
+}
+
+impl FieldError {
+    fn field(&self) -> &'static str {
+        match self {
+            FieldError::Forbidden(f, _) | FieldError::NotSupported(f, _, _) => f,
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            FieldError::Forbidden(_, d) => format!("Forbidden: {d}"),
+            FieldError::NotSupported(_, v, supported) => {
+                let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
+                format!(
+                    "Unsupported value: {v:?}: supported values: {}",
+                    list.join(", ")
+                )
+            }
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            FieldError::Forbidden(..) => "FieldValueForbidden",
+            FieldError::NotSupported(..) => "FieldValueNotSupported",
+        }
+    }
 }
 
 /// An API error that renders as a `Status` object; handlers return it with `?`.
@@ -29,7 +84,7 @@ pub struct ApiError {
     /// Human-readable message; kubectl prints it.
     pub message: String,
     /// Optional details; `None` omits the field, `Some(default)` writes `{}`.
-    pub details: Option<Details>,
+    pub details: Option<Box<Details>>,
 }
 
 #[derive(Serialize)]
@@ -40,6 +95,7 @@ struct StatusBody<'a> {
     metadata: serde_json::Map<String, serde_json::Value>,
     status: &'static str,
     message: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
     reason: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     details: Option<&'a Details>,
@@ -67,11 +123,12 @@ impl ApiError {
             code: 404,
             reason: "NotFound",
             message: format!("{qualified} \"{name}\" not found"),
-            details: Some(Details {
+            details: Some(Box::new(Details {
                 name: Some(name.to_string()),
                 group,
                 kind: Some(resource),
-            }),
+                ..Details::default()
+            })),
         }
     }
 
@@ -81,7 +138,7 @@ impl ApiError {
             code: 404,
             reason: "NotFound",
             message: "the server could not find the requested resource".into(),
-            details: Some(Details::default()),
+            details: Some(Box::default()),
         }
     }
 
@@ -91,7 +148,91 @@ impl ApiError {
             code: 405,
             reason: "MethodNotAllowed",
             message: "the server does not allow this method on the requested resource".into(),
-            details: Some(Details::default()),
+            details: Some(Box::default()),
+        }
+    }
+
+    /// 422 for list options that do not validate, worded as Go's aggregate of field errors.
+    pub fn invalid_list_options(errors: Vec<FieldError>) -> Self {
+        let parts: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field(), e.detail()))
+            .collect();
+        let joined = if parts.len() == 1 {
+            parts[0].clone()
+        } else {
+            format!("[{}]", parts.join(", "))
+        };
+        ApiError {
+            code: 422,
+            reason: "Invalid",
+            message: format!("ListOptions.meta.k8s.io \"\" is invalid: {joined}"),
+            details: Some(Box::new(Details {
+                group: Some("meta.k8s.io"),
+                kind: Some("ListOptions"),
+                causes: errors
+                    .iter()
+                    .map(|e| Cause {
+                        reason: e.reason(),
+                        message: e.detail(),
+                        field: Some(e.field()),
+                    })
+                    .collect(),
+                ..Details::default()
+            })),
+        }
+    }
+
+    /// 410 for a resourceVersion or continue token older than the history kept.
+    pub fn expired(message: impl Into<String>) -> Self {
+        ApiError {
+            code: 410,
+            reason: "Expired",
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// 504 for a resourceVersion the server has not reached (client-go relists on its cause).
+    pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
+        ApiError {
+            code: 504,
+            reason: "Timeout",
+            message: format!(
+                "Timeout: Too large resource version: {requested}, current: {current}"
+            ),
+            details: Some(Box::new(Details {
+                causes: vec![Cause {
+                    reason: "ResourceVersionTooLarge",
+                    message: "Too large resource version".into(),
+                    field: None,
+                }],
+                retry_after_seconds: Some(1),
+                ..Details::default()
+            })),
+        }
+    }
+
+    /// 429 when the server holds as many watches as it allows.
+    pub fn too_many_requests(message: impl Into<String>, retry_after: u32) -> Self {
+        ApiError {
+            code: 429,
+            reason: "TooManyRequests",
+            message: message.into(),
+            details: Some(Box::new(Details {
+                retry_after_seconds: Some(retry_after),
+                ..Details::default()
+            })),
+        }
+    }
+
+    /// 500 for a failure of our own (an encoding error): a Status, never plain text.
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError {
+            code: 500,
+            reason: "InternalError",
+            message: message.into(),
+            details: None,
         }
     }
 
@@ -104,7 +245,7 @@ impl ApiError {
             status: "Failure",
             message: &self.message,
             reason: self.reason,
-            details: self.details.as_ref(),
+            details: self.details.as_deref(),
             code: self.code,
         };
         serde_json::to_vec(&body).unwrap_or_default()
@@ -117,16 +258,51 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .content_type("application/json")
-            .insert_header(("Cache-Control", "no-cache, private"))
-            .body(self.body())
+        let mut r = HttpResponse::build(self.status_code());
+        r.content_type("application/json")
+            .insert_header(("Cache-Control", "no-cache, private"));
+        if let Some(secs) = self.details.as_ref().and_then(|d| d.retry_after_seconds) {
+            r.insert_header(("Retry-After", secs.to_string()));
+        }
+        r.body(self.body())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invalid_list_options_match_go_aggregates() {
+        let one = ApiError::invalid_list_options(vec![FieldError::Forbidden(
+            "resourceVersionMatch",
+            "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan".into(),
+        )]);
+        assert_eq!(
+            String::from_utf8(one.body()).unwrap(),
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan","reason":"Invalid","details":{"group":"meta.k8s.io","kind":"ListOptions","causes":[{"reason":"FieldValueForbidden","message":"Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan","field":"resourceVersionMatch"}]},"code":422}"#
+        );
+        let two = ApiError::invalid_list_options(vec![
+            FieldError::Forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden unless resourceVersion is provided".into(),
+            ),
+            FieldError::NotSupported(
+                "resourceVersionMatch",
+                "NotARealMatch".into(),
+                &["Exact", "NotOlderThan", ""],
+            ),
+        ]);
+        assert_eq!(
+            two.message,
+            r#"ListOptions.meta.k8s.io "" is invalid: [resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided, resourceVersionMatch: Unsupported value: "NotARealMatch": supported values: "Exact", "NotOlderThan", ""]"#
+        );
+        let big = ApiError::too_large_resource_version(200, 150);
+        assert_eq!(
+            String::from_utf8(big.body()).unwrap(),
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Timeout: Too large resource version: 200, current: 150","reason":"Timeout","details":{"causes":[{"reason":"ResourceVersionTooLarge","message":"Too large resource version"}],"retryAfterSeconds":1},"code":504}"#
+        );
+    }
 
     #[test]
     fn not_found_matches_go_wording_and_field_order() {

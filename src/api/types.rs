@@ -13,6 +13,25 @@ pub const VERSION: &str = "v1beta1";
 /// `apiVersion` of every object.
 pub const API_VERSION: &str = "metrics.k8s.io/v1beta1";
 
+/// One served version of the group: every path, encoding and watch is parameterised by it, so a
+/// new version is a new constant, not a copy of the handlers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupVersion {
+    /// `v1beta1`.
+    pub version: &'static str,
+    /// `metrics.k8s.io/v1beta1`.
+    pub api_version: &'static str,
+    /// Index of this version's encodings in an event's frame cache.
+    pub slot: usize,
+}
+
+/// `metrics.k8s.io/v1beta1`.
+pub const V1BETA1: GroupVersion = GroupVersion {
+    version: VERSION,
+    api_version: API_VERSION,
+    slot: 0,
+};
+
 /// Labels serialized as a JSON object from sorted pairs, with no map built.
 #[derive(Debug, Clone, Copy)]
 pub struct LabelsRef<'a>(pub &'a [(Box<str>, Box<str>)]);
@@ -36,6 +55,9 @@ pub struct ObjectMeta<'a> {
     /// Pod namespace; absent for nodes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<&'a str>,
+    /// uid of the node or pod.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub uid: &'a str,
     /// resourceVersion of the object's last change.
     pub resource_version: String,
     /// RFC 3339, seconds; the node's or pod's own creation time, so it is stable across reads.
@@ -112,8 +134,14 @@ pub struct PodMetrics<'a> {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListMeta {
-    /// The store's resourceVersion when the list was read.
+    /// The resourceVersion the list's snapshot reflects.
     pub resource_version: String,
+    /// Token for the next page; absent on the last.
+    #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
+    pub continue_token: Option<String>,
+    /// Items after this page, when no selector was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_item_count: Option<u64>,
 }
 
 /// NodeMetricsList or PodMetricsList.
@@ -151,6 +179,7 @@ mod tests {
             metadata: ObjectMeta {
                 name: "node-1",
                 namespace: None,
+                uid: "",
                 resource_version: "1231".into(),
                 creation_timestamp: Some(rfc3339_seconds(1_735_689_610_000)),
                 labels: LabelsRef(&labels),
@@ -175,6 +204,8 @@ mod tests {
             api_version: API_VERSION,
             metadata: ListMeta {
                 resource_version: "7".into(),
+                continue_token: None,
+                remaining_item_count: None,
             },
             items: vec![],
         };
@@ -188,6 +219,7 @@ mod tests {
             metadata: ObjectMeta {
                 name: "p",
                 namespace: Some("ns"),
+                uid: "",
                 resource_version: "3".into(),
                 creation_timestamp: None,
                 labels: LabelsRef(&[]),

@@ -5,8 +5,11 @@
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 
-/// Labels as sorted (key, value) pairs: smaller than a map and already in Go's JSON order.
-pub type Labels = Box<[(Box<str>, Box<str>)]>;
+use std::sync::Arc;
+
+/// Labels as sorted (key, value) pairs: smaller than a map, already in Go's JSON order, and shared
+/// with every metrics object that carries them.
+pub use crate::store::Labels;
 
 fn labels_of(map: Option<&std::collections::BTreeMap<String, String>>) -> Labels {
     map.map(|m| {
@@ -24,6 +27,8 @@ pub struct NodeInfo {
     pub name: Box<str>,
     /// Node labels, copied onto NodeMetrics.
     pub labels: Labels,
+    /// Node uid, copied onto NodeMetrics.
+    pub uid: Arc<str>,
     /// `(type, address)` pairs from `status.addresses`, in the node's order.
     pub addresses: Box<[(Box<str>, Box<str>)]>,
     /// `status.daemonEndpoints.kubeletEndpoint.port`, when set.
@@ -71,7 +76,7 @@ pub struct PodInfo {
     /// Pod name.
     pub name: Box<str>,
     /// Pod uid.
-    pub uid: Box<str>,
+    pub uid: Arc<str>,
     /// Pod labels, copied onto PodMetrics.
     pub labels: Labels,
     /// Lifecycle phase.
@@ -106,6 +111,7 @@ impl NodeInfo {
         Some(NodeInfo {
             name: name.into(),
             labels: labels_of(node.metadata.labels.as_ref()),
+            uid: node.metadata.uid.as_deref().unwrap_or_default().into(),
             addresses,
             kubelet_port,
             ready,

@@ -11,18 +11,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use dashmap::DashMap;
 
+use crate::store::{MetaSource, ObjectMeta, PodMeta};
+
 pub use index::{Labels, NodeInfo, PodInfo, PodPhase};
 
-/// A node or pod that left the cluster; downstream stages drop what they hold for it.
+/// A change of the cluster view that can change what is served: downstream recomputes that object.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Departure {
-    /// A node was deleted (or no longer matches the node selector).
+pub enum ClusterChange {
+    /// A node's labels or uid changed, or it was deleted (or no longer matches the node selector).
     Node(String),
-    /// A pod was deleted: namespace, name.
-    Pod(String, String),
+    /// A pod's labels, phase or binding changed, or it was deleted: namespace, name, bound node.
+    Pod(String, String, Option<String>),
 }
 
-type DepartureHook = Box<dyn Fn(Departure) + Send + Sync>;
+type ChangeHook = Box<dyn Fn(ClusterChange) + Send + Sync>;
 
 /// The compact view of the cluster, shared by the scraper and the API.
 pub struct ClusterIndex {
@@ -33,7 +35,7 @@ pub struct ClusterIndex {
     pods_synced: AtomicBool,
     /// Bumped whenever the node set or a node's record changes, so the scheduler knows to reconcile.
     node_generation: AtomicU64,
-    on_departure: DepartureHook,
+    on_change: std::sync::OnceLock<ChangeHook>,
 }
 
 impl std::fmt::Debug for ClusterIndex {
@@ -54,27 +56,44 @@ fn pod_key(namespace: &str, name: &str) -> String {
 }
 
 impl ClusterIndex {
-    /// An empty index; `on_departure` is told of every node and pod that leaves.
-    pub fn new(on_departure: impl Fn(Departure) + Send + Sync + 'static) -> Self {
+    /// An empty index with no listener.
+    pub fn new() -> Self {
         ClusterIndex {
             nodes: DashMap::new(),
             pods: DashMap::new(),
             nodes_synced: AtomicBool::new(false),
             pods_synced: AtomicBool::new(false),
             node_generation: AtomicU64::new(0),
-            on_departure: Box::new(on_departure),
+            on_change: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sets the one listener told of every change that can change what is served. It is called
+    /// after the index is updated and with no lock of the index held, so it may read the index.
+    pub fn set_listener(&self, f: impl Fn(ClusterChange) + Send + Sync + 'static) {
+        let _ = self.on_change.set(Box::new(f));
+    }
+
+    fn notify(&self, change: ClusterChange) {
+        if let Some(f) = self.on_change.get() {
+            f(change);
         }
     }
 
     /// Adds or replaces a node.
     pub fn upsert_node(&self, info: NodeInfo) {
-        let changed = self
-            .nodes
-            .get(info.name.as_ref())
-            .is_none_or(|old| **old != info);
-        if changed {
-            self.nodes.insert(info.name.clone(), Arc::new(info));
-            self.node_generation.fetch_add(1, Ordering::SeqCst);
+        let old = self.nodes.get(info.name.as_ref()).map(|o| o.clone());
+        if old.as_deref() == Some(&info) {
+            return;
+        }
+        let meta_changed = old.as_ref().is_some_and(|o| {
+            o.labels != info.labels || o.uid != info.uid || o.created_s != info.created_s
+        });
+        let name = info.name.to_string();
+        self.nodes.insert(info.name.clone(), Arc::new(info));
+        self.node_generation.fetch_add(1, Ordering::SeqCst);
+        if meta_changed {
+            self.notify(ClusterChange::Node(name));
         }
     }
 
@@ -82,7 +101,7 @@ impl ClusterIndex {
     pub fn remove_node(&self, name: &str) {
         if self.nodes.remove(name).is_some() {
             self.node_generation.fetch_add(1, Ordering::SeqCst);
-            (self.on_departure)(Departure::Node(name.to_string()));
+            self.notify(ClusterChange::Node(name.to_string()));
         }
     }
 
@@ -102,17 +121,26 @@ impl ClusterIndex {
     /// Adds or replaces a pod; a pod that stops Running leaves the served set.
     pub fn upsert_pod(&self, info: PodInfo) {
         let key = pod_key(&info.namespace, &info.name);
+        let change = ClusterChange::Pod(
+            info.namespace.to_string(),
+            info.name.to_string(),
+            info.node.as_deref().map(str::to_string),
+        );
+        if self.pods.get(key.as_str()).is_some_and(|o| *o == info) {
+            return;
+        }
         self.pods.insert(key.into(), info);
+        self.notify(change);
     }
 
     /// Removes a pod and tells downstream.
     pub fn remove_pod(&self, namespace: &str, name: &str) {
-        if self
-            .pods
-            .remove(pod_key(namespace, name).as_str())
-            .is_some()
-        {
-            (self.on_departure)(Departure::Pod(namespace.to_string(), name.to_string()));
+        if let Some((_, old)) = self.pods.remove(pod_key(namespace, name).as_str()) {
+            self.notify(ClusterChange::Pod(
+                namespace.to_string(),
+                name.to_string(),
+                old.node.as_deref().map(str::to_string),
+            ));
         }
     }
 
@@ -183,6 +211,34 @@ impl ClusterIndex {
     }
 }
 
+impl Default for ClusterIndex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MetaSource for ClusterIndex {
+    fn node_meta(&self, name: &str) -> Option<ObjectMeta> {
+        self.nodes.get(name).map(|n| ObjectMeta {
+            labels: n.labels.clone(),
+            uid: n.uid.clone(),
+            created_s: n.created_s,
+        })
+    }
+
+    fn pod_meta(&self, namespace: &str, name: &str) -> Option<PodMeta> {
+        self.with_pod(namespace, name, |p| PodMeta {
+            meta: ObjectMeta {
+                labels: p.labels.clone(),
+                uid: p.uid.clone(),
+                created_s: p.created_s,
+            },
+            running: p.phase == PodPhase::Running,
+            node: p.node.as_deref().map(Arc::from),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +249,7 @@ mod tests {
         NodeInfo {
             name: name.into(),
             labels: Labels::default(),
+            uid: "n".into(),
             addresses: Box::new([]),
             kubelet_port: None,
             ready: true,
@@ -214,14 +271,19 @@ mod tests {
     }
 
     #[test]
-    fn departures_are_reported_and_relists_prune() {
+    fn changes_are_reported_and_relists_prune() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = seen.clone();
-        let idx = ClusterIndex::new(move |d| sink.lock().unwrap().push(d));
+        let idx = ClusterIndex::new();
+        idx.set_listener(move |d| sink.lock().unwrap().push(d));
         idx.upsert_node(node("n1"));
         idx.upsert_node(node("n2"));
         idx.upsert_pod(pod("a", "p1"));
         idx.upsert_pod(pod("b", "p2"));
+        idx.upsert_pod(pod("b", "p2"));
+        let mut relabelled = node("n2");
+        relabelled.labels = vec![("k".into(), "v".into())].into();
+        idx.upsert_node(relabelled);
         let g = idx.node_generation();
         idx.upsert_node(node("n1"));
         assert_eq!(
@@ -238,11 +300,22 @@ mod tests {
         assert_eq!(
             *seen.lock().unwrap(),
             vec![
-                Departure::Node("n1".into()),
-                Departure::Pod("a".into(), "p1".into()),
-                Departure::Pod("b".into(), "p2".into()),
-            ]
+                ClusterChange::Pod("a".into(), "p1".into(), Some("n1".into())),
+                ClusterChange::Pod("b".into(), "p2".into(), Some("n1".into())),
+                ClusterChange::Node("n2".into()),
+                ClusterChange::Node("n1".into()),
+                ClusterChange::Pod("a".into(), "p1".into(), Some("n1".into())),
+                ClusterChange::Pod("b".into(), "p2".into(), Some("n1".into())),
+            ],
+            "new pods, a relabelled node and every departure; identical records are no change"
         );
+        assert_eq!(
+            idx.pod_meta("b", "p2"),
+            None,
+            "a removed pod has no metadata"
+        );
+        assert!(idx.node_meta("n2").is_some_and(|m| m.labels.len() == 1));
+        assert_eq!(seen.lock().unwrap().len(), 6);
         assert!(!idx.synced());
         idx.set_nodes_synced();
         idx.set_pods_synced();

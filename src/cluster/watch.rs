@@ -128,7 +128,7 @@ pub async fn watch_pods(client: Client, index: Arc<ClusterIndex>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::Departure;
+    use crate::cluster::ClusterChange;
     use std::sync::Mutex;
 
     fn pod(name: &str) -> Pod {
@@ -144,7 +144,12 @@ mod tests {
     async fn relist_prunes_and_deletes_are_reported() {
         let gone = Arc::new(Mutex::new(Vec::new()));
         let sink = gone.clone();
-        let index = ClusterIndex::new(move |d| sink.lock().unwrap().push(d));
+        let index = ClusterIndex::new();
+        index.set_listener(move |d| {
+            if let ClusterChange::Pod(ns, name, _) = d {
+                sink.lock().unwrap().push((ns, name));
+            }
+        });
         let events = futures::stream::iter(vec![
             Ok(watcher::Event::Init),
             Ok(watcher::Event::InitApply(pod("a"))),
@@ -164,10 +169,11 @@ mod tests {
         assert_eq!(index.pod_count(), 2);
         assert_eq!(
             *gone.lock().unwrap(),
-            vec![
-                Departure::Pod("ns".into(), "a".into()),
-                Departure::Pod("ns".into(), "b".into())
-            ]
+            ["a", "b", "c", "a", "d", "b"]
+                .iter()
+                .map(|n| ("ns".to_string(), n.to_string()))
+                .collect::<Vec<_>>(),
+            "every change in order: a, b, c added, a deleted, d added, b pruned"
         );
     }
 }

@@ -332,7 +332,8 @@ mod tests {
     fn node(addrs: &[(&str, &str)], port: Option<u16>) -> NodeInfo {
         NodeInfo {
             name: "n".into(),
-            labels: Box::new([]),
+            labels: Default::default(),
+            uid: "u".into(),
             addresses: addrs
                 .iter()
                 .map(|(t, a)| ((*t).into(), (*a).into()))

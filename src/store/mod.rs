@@ -1,22 +1,32 @@
-//! RAM storage of scraped samples: sharded maps of per-node and per-container rings.
+//! RAM storage: per-node rings of samples, the rates they give, and the change log that serves them.
 //!
-//! The store knows nothing of HTTP or Kubernetes JSON. A [`NodeBatch`] (one kubelet's answer) is the
-//! only thing that comes in; snapshots of usage are the only thing that goes out. Every committed
-//! change takes the next value of one monotonic resourceVersion counter, which lists and (later)
-//! watch both read.
+//! The store knows nothing of HTTP or Kubernetes JSON. A [`NodeBatch`] (one kubelet's answer) and
+//! the cluster view's changes come in; [`Snapshot`]s and [`Event`]s of served objects go out, every
+//! change through one [`ChangeLog`] commit with the next resourceVersion.
+//!
+//! Each node's series live under that node's own mutex: a scrape, a metadata change and an expiry of
+//! the same node serialize there, and only there, so commits of different nodes meet only in the
+//! short critical section of the change log.
 
+pub mod changelog;
+pub mod node;
+pub mod objects;
 pub mod rate;
 pub mod ring;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use dashmap::DashMap;
 
+pub use changelog::{
+    Batch, Change, ChangeLog, Event, EventType, HistoryError, Initial, LogConfig, Snapshot,
+    Subscription, WatchStart,
+};
+pub use objects::{Labels, NodeObject, Object, ObjectMeta, PodKey, PodObject, Versioned};
 pub use rate::Usage;
 pub use ring::{Ring, Sample};
 
-use rate::Ingest;
+use node::NodeState;
 
 /// Tuning of the store, derived from the server's flags.
 #[derive(Debug, Clone, Copy)]
@@ -25,7 +35,7 @@ pub struct StoreConfig {
     pub depth: usize,
     /// Scrape period; bounds the fresh-container rule.
     pub resolution_ms: i64,
-    /// Series not refreshed for this long are no longer served (their kubelet stopped answering).
+    /// A node not scraped successfully for this long has its metrics removed (a committed DELETED).
     pub max_age_ms: i64,
 }
 
@@ -67,507 +77,226 @@ pub struct NodeBatch<'a> {
 /// Counts of what a commit changed, for logs and self-metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CommitStats {
-    /// Objects (the node and pods) that took a new resourceVersion.
-    pub changed: usize,
+    /// Events committed (ADDED, MODIFIED, DELETED of the node and its pods).
+    pub events: usize,
     /// Series whose history was dropped because they restarted.
     pub restarts: usize,
-    /// Pods removed because the kubelet no longer reports them.
+    /// Pods whose series were dropped because the kubelet no longer reports them.
     pub removed_pods: usize,
 }
 
-/// Usage of one node, as read.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NodeSnapshot {
-    /// Node name.
-    pub name: String,
-    /// Usage over the newest window.
-    pub usage: Usage,
-    /// resourceVersion of the last change.
-    pub resource_version: u64,
+/// What the cluster view says about a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodMeta {
+    /// Labels, uid, creation time.
+    pub meta: ObjectMeta,
+    /// Only Running pods are served, as metrics-server does.
+    pub running: bool,
+    /// The node the pod is bound to, when known.
+    pub node: Option<Arc<str>>,
 }
 
-/// Usage of one pod, as read.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PodSnapshot {
-    /// Pod namespace.
-    pub namespace: String,
-    /// Pod name.
-    pub name: String,
-    /// Timestamp of the container whose newest sample is oldest (what the HPA expects).
-    pub timestamp_ms: i64,
-    /// Window of that same container.
-    pub window_ms: i64,
-    /// Containers sorted by name.
-    pub containers: Vec<(String, Usage)>,
-    /// resourceVersion of the last change.
-    pub resource_version: u64,
-}
-
-struct NodeSeries {
-    ring: Ring,
-    start_ms: i64,
-    resource_version: u64,
-    updated_ms: i64,
-    /// Keys of the pods this node reported last, so pods that vanish can be removed.
-    pods: Vec<Box<str>>,
-}
-
-struct ContainerSeries {
-    name: Box<str>,
-    start_ms: i64,
-    ring: Ring,
-}
-
-struct PodSeries {
-    node: Arc<str>,
-    containers: Vec<ContainerSeries>,
-    resource_version: u64,
-    updated_ms: i64,
+/// The cluster view, as the store reads it when it builds objects. Implemented by the cluster
+/// index; tests and benchmarks use a map.
+pub trait MetaSource: Send + Sync {
+    /// A node's metadata; `None` when the node is not (or no longer) in the cluster.
+    fn node_meta(&self, name: &str) -> Option<ObjectMeta>;
+    /// A pod's metadata; `None` when the pod is not in the cluster.
+    fn pod_meta(&self, namespace: &str, name: &str) -> Option<PodMeta>;
 }
 
 /// The sharded in-memory store.
 pub struct Store {
     cfg: StoreConfig,
-    nodes: DashMap<Box<str>, NodeSeries>,
-    /// Keyed by `namespace/name` (a namespace cannot contain `/`).
-    pods: DashMap<Box<str>, PodSeries>,
-    resource_version: AtomicU64,
+    log: Arc<ChangeLog>,
+    meta: Arc<dyn MetaSource>,
+    nodes: DashMap<Arc<str>, Arc<Mutex<NodeState>>>,
 }
 
-fn pod_key_into(buf: &mut String, namespace: &str, name: &str) {
-    buf.clear();
-    buf.push_str(namespace);
-    buf.push('/');
-    buf.push_str(name);
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("nodes", &self.nodes.len())
+            .field("rv", &self.log.current())
+            .finish()
+    }
 }
 
-fn split_pod_key(key: &str) -> (&str, &str) {
-    key.split_once('/').unwrap_or(("", key))
+fn lock(m: &Mutex<NodeState>) -> MutexGuard<'_, NodeState> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Store {
-    /// An empty store.
-    pub fn new(cfg: StoreConfig) -> Self {
+    /// An empty store reading metadata from `meta`.
+    pub fn new(cfg: StoreConfig, log: LogConfig, meta: Arc<dyn MetaSource>) -> Self {
         Store {
             cfg,
+            log: Arc::new(ChangeLog::new(log)),
+            meta,
             nodes: DashMap::new(),
-            pods: DashMap::new(),
-            resource_version: AtomicU64::new(0),
         }
     }
 
-    /// The newest resourceVersion handed out; lists carry it.
+    /// The change log: snapshots for lists, subscriptions for watches.
+    pub fn log(&self) -> &Arc<ChangeLog> {
+        &self.log
+    }
+
+    /// The newest committed resourceVersion.
     pub fn resource_version(&self) -> u64 {
-        self.resource_version.load(Ordering::SeqCst)
+        self.log.current()
     }
 
-    fn next_rv(&self) -> u64 {
-        self.resource_version.fetch_add(1, Ordering::SeqCst) + 1
+    fn state(&self, node: &str) -> Arc<Mutex<NodeState>> {
+        if let Some(s) = self.nodes.get(node) {
+            return s.clone();
+        }
+        self.nodes
+            .entry(node.into())
+            .or_insert_with(|| Arc::new(Mutex::new(NodeState::new(node.into(), self.cfg.depth))))
+            .clone()
     }
 
-    /// Applies one node's scrape. Pods of this node that the kubelet no longer reports are removed.
+    /// Applies one node's scrape and commits what it changes. Pods of this node that the kubelet
+    /// no longer reports are removed.
     pub fn commit(&self, batch: &NodeBatch<'_>, now_ms: i64) -> CommitStats {
-        let mut stats = CommitStats::default();
-        let mut key = String::new();
-        let node_name: Arc<str> = Arc::from(batch.node);
-        let mut reported: Vec<Box<str>> =
-            Vec::with_capacity(batch.pods.len() + batch.incomplete_pods.len());
-
-        for pod in &batch.pods {
-            pod_key_into(&mut key, pod.namespace, pod.name);
-            reported.push(key.as_str().into());
-            let changed = match self.pods.get_mut(key.as_str()) {
-                Some(mut series) => self.update_pod(&mut series, &node_name, pod, &mut stats),
-                None => {
-                    let mut series = PodSeries {
-                        node: node_name.clone(),
-                        containers: Vec::with_capacity(pod.containers.len()),
-                        resource_version: 0,
-                        updated_ms: now_ms,
-                    };
-                    self.update_pod(&mut series, &node_name, pod, &mut stats);
-                    self.pods.insert(key.as_str().into(), series);
-                    true
-                }
-            };
-            if changed {
-                if let Some(mut s) = self.pods.get_mut(key.as_str()) {
-                    s.resource_version = self.next_rv();
-                    s.updated_ms = now_ms;
-                }
-                stats.changed += 1;
-            }
+        let Some(node_meta) = self.meta.node_meta(batch.node) else {
+            // The node left the cluster while it was being scraped.
+            return CommitStats::default();
+        };
+        let state = self.state(batch.node);
+        let mut st = lock(&state);
+        if st.removed {
+            return CommitStats::default();
         }
-        for (ns, name) in &batch.incomplete_pods {
-            pod_key_into(&mut key, ns, name);
-            reported.push(key.as_str().into());
-        }
-        reported.sort_unstable();
-        reported.dedup();
-
-        let mut entry = self
-            .nodes
-            .entry(batch.node.into())
-            .or_insert_with(|| NodeSeries {
-                ring: Ring::new(self.cfg.depth),
-                start_ms: 0,
-                resource_version: 0,
-                updated_ms: now_ms,
-                pods: Vec::new(),
-            });
-        let node: &mut NodeSeries = &mut entry;
-        if let Some(sample) = batch.node_sample {
-            match rate::ingest(&mut node.ring, &mut node.start_ms, 0, sample) {
-                Ingest::Stale => {}
-                outcome => {
-                    if outcome == Ingest::Restarted {
-                        stats.restarts += 1;
-                    }
-                    node.resource_version = self.next_rv();
-                    node.updated_ms = now_ms;
-                    stats.changed += 1;
-                }
-            }
-        }
-        let mut gone = std::mem::replace(&mut node.pods, reported);
-        gone.retain(|k| node.pods.binary_search(k).is_err());
-        drop(entry);
-        for gone in &gone {
-            let removed = self
-                .pods
-                .remove_if(gone.as_ref(), |_, s| s.node.as_ref() == batch.node);
-            if removed.is_some() {
-                stats.removed_pods += 1;
-            }
-        }
+        let (mut stats, dropped) = st.ingest(batch, now_ms, &self.cfg);
+        let (nodes, pods) = st.changes(&node_meta, &*self.meta, now_ms, &self.cfg, dropped);
+        stats.events = self.log.commit(nodes, pods);
         stats
     }
 
-    /// Returns true when any container took a sample. Containers absent from the batch are dropped.
-    fn update_pod(
-        &self,
-        series: &mut PodSeries,
-        node: &Arc<str>,
-        pod: &PodBatch<'_>,
-        stats: &mut CommitStats,
-    ) -> bool {
-        if series.node != *node {
-            // The pod name now lives on another node: a different pod, start again.
-            series.node = node.clone();
-            series.containers.clear();
-        }
-        let mut changed = false;
-        series
-            .containers
-            .retain(|c| pod.containers.iter().any(|b| b.name == c.name.as_ref()));
-        if series.containers.len() < pod.containers.len() {
-            changed = true;
-        }
-        for c in &pod.containers {
-            let idx = match series
-                .containers
-                .iter()
-                .position(|s| s.name.as_ref() == c.name)
-            {
-                Some(i) => i,
-                None => {
-                    series.containers.push(ContainerSeries {
-                        name: c.name.into(),
-                        start_ms: c.start_ms,
-                        ring: Ring::new(self.cfg.depth),
-                    });
-                    series.containers.len() - 1
+    /// The cluster view changed a node (labels, uid) or removed it: commit what that changes.
+    pub fn node_changed(&self, name: &str) {
+        match self.meta.node_meta(name) {
+            None => {
+                let Some((_, state)) = self.nodes.remove(name) else {
+                    return;
+                };
+                let mut st = lock(&state);
+                st.removed = true;
+                let (nodes, pods) = st.deletions();
+                self.log.commit(nodes, pods);
+            }
+            Some(meta) => {
+                let Some(state) = self.nodes.get(name).map(|s| s.clone()) else {
+                    return;
+                };
+                let st = lock(&state);
+                if let Some(change) = st.node_change(&meta, self.cfg.resolution_ms) {
+                    self.log.commit(vec![change], Vec::new());
                 }
+            }
+        }
+    }
+
+    /// The cluster view changed or removed a pod: recompute it on the node that serves it and on
+    /// the node the cluster binds it to (`node_hint`), and commit what that changes.
+    pub fn pod_changed(&self, namespace: &str, name: &str, node_hint: Option<&str>) {
+        let key = PodKey::new(namespace, name);
+        let served_by = self
+            .log
+            .get::<PodObject>(&key)
+            .map(|v| v.value.node.clone());
+        let mut candidates: Vec<Arc<str>> = served_by.iter().cloned().collect();
+        if let Some(h) = node_hint
+            && served_by.as_deref() != Some(h)
+        {
+            candidates.push(h.into());
+        }
+        let meta = self.meta.pod_meta(namespace, name);
+        for node in candidates {
+            let is_owner = served_by.as_ref() == Some(&node);
+            let state = self.nodes.get(node.as_ref()).map(|s| s.clone());
+            let change = match &state {
+                Some(state) => {
+                    let st = lock(state);
+                    st.pod_change(&key, meta.as_ref(), &self.cfg)
+                        .or_else(|| is_owner.then(|| st.pod_delete(&key)))
+                }
+                None if is_owner => Some(Change::Delete {
+                    key: key.clone(),
+                    owner: Some(node.clone()),
+                }),
+                None => None,
             };
-            let s = &mut series.containers[idx];
-            match rate::ingest(&mut s.ring, &mut s.start_ms, c.start_ms, c.sample) {
-                Ingest::Stale => {}
-                Ingest::Restarted => {
-                    stats.restarts += 1;
-                    changed = true;
-                }
-                Ingest::Appended => changed = true,
-            }
-        }
-        series
-            .containers
-            .sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        changed
-    }
-
-    /// Forgets a node and every pod it reported (the node left the cluster).
-    pub fn remove_node(&self, name: &str) {
-        if let Some((_, node)) = self.nodes.remove(name) {
-            for key in node.pods {
-                self.pods
-                    .remove_if(key.as_ref(), |_, s| s.node.as_ref() == name);
+            if let Some(change) = change {
+                self.log.commit(Vec::new(), vec![change]);
             }
         }
     }
 
-    /// Forgets a pod (it was deleted from the cluster).
-    pub fn remove_pod(&self, namespace: &str, name: &str) {
-        let mut key = String::new();
-        pod_key_into(&mut key, namespace, name);
-        self.pods.remove(key.as_str());
-    }
-
-    fn fresh(&self, updated_ms: i64, now_ms: i64) -> bool {
-        now_ms - updated_ms <= self.cfg.max_age_ms
-    }
-
-    fn node_snapshot(&self, name: &str, s: &NodeSeries, now_ms: i64) -> Option<NodeSnapshot> {
-        if !self.fresh(s.updated_ms, now_ms) {
-            return None;
+    /// Removes the metrics of every node not scraped successfully for `max_age_ms`: DELETED events
+    /// for the node and its pods. Runs from a sweeper; costs one lock per node, not per pod.
+    pub fn expire(&self, now_ms: i64) -> usize {
+        let states: Vec<_> = self.nodes.iter().map(|e| e.value().clone()).collect();
+        let mut events = 0;
+        for state in states {
+            let mut st = lock(&state);
+            if st.expired || now_ms - st.scraped_ms <= self.cfg.max_age_ms {
+                continue;
+            }
+            st.expired = true;
+            let (nodes, pods) = st.deletions();
+            events += self.log.commit(nodes, pods);
         }
-        let usage = rate::usage(&s.ring, s.start_ms, self.cfg.resolution_ms)?;
-        Some(NodeSnapshot {
-            name: name.to_string(),
-            usage,
-            resource_version: s.resource_version,
-        })
+        events
     }
 
-    fn pod_snapshot(&self, key: &str, s: &PodSeries, now_ms: i64) -> Option<PodSnapshot> {
-        if !self.fresh(s.updated_ms, now_ms) || s.containers.is_empty() {
-            return None;
-        }
-        let mut containers = Vec::with_capacity(s.containers.len());
-        for c in &s.containers {
-            // As in metrics-server: a pod is served only when every container has a rate.
-            let u = rate::usage(&c.ring, c.start_ms, self.cfg.resolution_ms)?;
-            containers.push((c.name.to_string(), u));
-        }
-        let earliest = containers
-            .iter()
-            .map(|(_, u)| *u)
-            .min_by_key(|u| u.timestamp_ms)?;
-        let (namespace, name) = split_pod_key(key);
-        Some(PodSnapshot {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-            timestamp_ms: earliest.timestamp_ms,
-            window_ms: earliest.window_ms,
-            containers,
-            resource_version: s.resource_version,
-        })
+    /// The served NodeMetrics of one node.
+    pub fn node(&self, name: &str) -> Option<Arc<Versioned<NodeObject>>> {
+        self.log.get::<NodeObject>(&Arc::from(name))
     }
 
-    /// Usage of one node, if it has a rate.
-    pub fn node(&self, name: &str, now_ms: i64) -> Option<NodeSnapshot> {
-        let s = self.nodes.get(name)?;
-        self.node_snapshot(name, &s, now_ms)
+    /// The served PodMetrics of one pod.
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<Arc<Versioned<PodObject>>> {
+        self.log.get::<PodObject>(&PodKey::new(namespace, name))
     }
 
-    /// Usage of every node that has a rate, in no particular order.
-    pub fn nodes(&self, now_ms: i64) -> Vec<NodeSnapshot> {
-        self.nodes
-            .iter()
-            .filter_map(|e| self.node_snapshot(e.key(), e.value(), now_ms))
-            .collect()
-    }
-
-    /// Usage of one pod, if every container has a rate.
-    pub fn pod(&self, namespace: &str, name: &str, now_ms: i64) -> Option<PodSnapshot> {
-        let mut key = String::new();
-        pod_key_into(&mut key, namespace, name);
-        let s = self.pods.get(key.as_str())?;
-        self.pod_snapshot(&key, &s, now_ms)
-    }
-
-    /// Usage of every servable pod, optionally of one namespace, in no particular order.
-    pub fn pods(&self, namespace: Option<&str>, now_ms: i64) -> Vec<PodSnapshot> {
-        self.pods
-            .iter()
-            .filter(|e| namespace.is_none_or(|ns| split_pod_key(e.key()).0 == ns))
-            .filter_map(|e| self.pod_snapshot(e.key(), e.value(), now_ms))
-            .collect()
-    }
-
-    /// Number of nodes and pods that can be served now; readiness reads this.
-    pub fn servable_counts(&self, now_ms: i64) -> (usize, usize) {
-        let nodes = self
-            .nodes
-            .iter()
-            .filter(|e| self.node_snapshot(e.key(), e.value(), now_ms).is_some())
-            .count();
-        let pods = self
-            .pods
-            .iter()
-            .filter(|e| self.pod_snapshot(e.key(), e.value(), now_ms).is_some())
-            .count();
-        (nodes, pods)
+    /// Number of nodes and pods served now; readiness reads this.
+    pub fn served_counts(&self) -> (usize, usize) {
+        (
+            self.log.snapshot::<NodeObject>().len(),
+            self.log.snapshot::<PodObject>().len(),
+        )
     }
 
     /// Number of series held (nodes, containers), for self-metrics and memory accounting.
     pub fn series_counts(&self) -> (usize, usize) {
-        let containers = self.pods.iter().map(|p| p.containers.len()).sum();
-        (self.nodes.len(), containers)
+        let states: Vec<_> = self.nodes.iter().map(|e| e.value().clone()).collect();
+        let containers = states.iter().map(|s| lock(s).container_count()).sum();
+        (states.len(), containers)
+    }
+}
+
+/// A [`MetaSource`] backed by maps, for tests, benchmarks and tools that have no cluster.
+#[derive(Debug, Default)]
+pub struct StaticMeta {
+    /// Nodes by name.
+    pub nodes: DashMap<String, ObjectMeta>,
+    /// Pods by (namespace, name).
+    pub pods: DashMap<(String, String), PodMeta>,
+}
+
+impl MetaSource for StaticMeta {
+    fn node_meta(&self, name: &str) -> Option<ObjectMeta> {
+        self.nodes.get(name).map(|m| m.clone())
+    }
+    fn pod_meta(&self, namespace: &str, name: &str) -> Option<PodMeta> {
+        self.pods
+            .get(&(namespace.to_string(), name.to_string()))
+            .map(|m| m.clone())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const T: i64 = 1_700_000_000_000;
-
-    fn store() -> Store {
-        Store::new(StoreConfig {
-            depth: 8,
-            resolution_ms: 15_000,
-            max_age_ms: 45_000,
-        })
-    }
-
-    fn sample(t: i64, cpu_core_s: f64, mem: u64) -> Sample {
-        Sample {
-            timestamp_ms: t,
-            cpu_ns: (cpu_core_s * 1e9) as u64,
-            memory_bytes: mem,
-        }
-    }
-
-    fn batch<'a>(node: &'a str, t: i64, pods: Vec<PodBatch<'a>>) -> NodeBatch<'a> {
-        NodeBatch {
-            node,
-            node_sample: Some(sample(t, t as f64 / 1000.0 * 2.0, 1 << 30)),
-            pods,
-            incomplete_pods: vec![],
-        }
-    }
-
-    fn pod<'a>(ns: &'a str, name: &'a str, t: i64, cores: &[(&'a str, f64)]) -> PodBatch<'a> {
-        PodBatch {
-            namespace: ns,
-            name,
-            containers: cores
-                .iter()
-                .map(|(c, rate)| ContainerSample {
-                    name: c,
-                    start_ms: T - 3_600_000,
-                    sample: sample(t, (t - (T - 3_600_000)) as f64 / 1000.0 * rate, 4096),
-                })
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn two_scrapes_make_node_and_pod_servable_with_exact_rates() {
-        let s = store();
-        s.commit(
-            &batch("n1", T, vec![pod("ns", "p", T, &[("b", 0.25), ("a", 0.5)])]),
-            T,
-        );
-        assert_eq!(s.node("n1", T), None, "one sample is not a rate");
-        assert_eq!(s.pod("ns", "p", T), None);
-        let rv1 = s.resource_version();
-        s.commit(
-            &batch(
-                "n1",
-                T + 15_000,
-                vec![pod("ns", "p", T + 15_000, &[("b", 0.25), ("a", 0.5)])],
-            ),
-            T + 15_000,
-        );
-        assert!(s.resource_version() > rv1);
-        let n = s.node("n1", T + 15_000).unwrap();
-        assert_eq!(n.usage.cpu_nanocores, 2_000_000_000);
-        assert_eq!(n.usage.window_ms, 15_000);
-        let p = s.pod("ns", "p", T + 15_000).unwrap();
-        let names: Vec<_> = p.containers.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, vec!["a", "b"], "containers sorted by name");
-        assert_eq!(p.containers[0].1.cpu_nanocores, 500_000_000);
-        assert_eq!(p.containers[1].1.cpu_nanocores, 250_000_000);
-        assert_eq!(p.containers[0].1.memory_bytes, 4096);
-        assert_eq!(s.pods(Some("ns"), T + 15_000).len(), 1);
-        assert!(s.pods(Some("other"), T + 15_000).is_empty());
-        assert_eq!(s.servable_counts(T + 15_000), (1, 1));
-    }
-
-    #[test]
-    fn every_change_takes_a_new_resource_version_and_stale_ones_none() {
-        let s = store();
-        s.commit(&batch("n1", T, vec![pod("ns", "p", T, &[("a", 0.5)])]), T);
-        assert_eq!(s.resource_version(), 2, "one for the pod, one for the node");
-        // The same kubelet data again (kubelet caches): nothing changes.
-        let stats = s.commit(&batch("n1", T, vec![pod("ns", "p", T, &[("a", 0.5)])]), T);
-        assert_eq!(stats.changed, 0);
-        assert_eq!(s.resource_version(), 2);
-    }
-
-    #[test]
-    fn pods_that_vanish_from_their_kubelet_are_removed_incomplete_ones_kept() {
-        let s = store();
-        for t in [T, T + 15_000] {
-            s.commit(
-                &batch(
-                    "n1",
-                    t,
-                    vec![
-                        pod("ns", "a", t, &[("c", 0.1)]),
-                        pod("ns", "b", t, &[("c", 0.1)]),
-                    ],
-                ),
-                t,
-            );
-        }
-        assert_eq!(s.pods(None, T + 15_000).len(), 2);
-        let t = T + 30_000;
-        let mut b = batch("n1", t, vec![]);
-        b.incomplete_pods.push(("ns", "a"));
-        let stats = s.commit(&b, t);
-        assert_eq!(stats.removed_pods, 1);
-        let left: Vec<_> = s.pods(None, t).into_iter().map(|p| p.name).collect();
-        assert_eq!(left, vec!["a".to_string()]);
-    }
-
-    #[test]
-    fn removing_a_node_removes_its_pods_and_stale_data_is_not_served() {
-        let s = store();
-        for t in [T, T + 15_000] {
-            s.commit(&batch("n1", t, vec![pod("ns", "a", t, &[("c", 0.1)])]), t);
-            s.commit(&batch("n2", t, vec![pod("ns", "b", t, &[("c", 0.1)])]), t);
-        }
-        s.remove_node("n1");
-        assert_eq!(s.node("n1", T + 15_000), None);
-        assert_eq!(s.pod("ns", "a", T + 15_000), None);
-        assert!(s.pod("ns", "b", T + 15_000).is_some());
-        // n2 stops answering: after max_age its data is no longer served.
-        assert!(s.node("n2", T + 15_000 + 45_000).is_some());
-        assert_eq!(s.node("n2", T + 15_000 + 45_001), None);
-        assert_eq!(s.pod("ns", "b", T + 15_000 + 45_001), None);
-        s.remove_pod("ns", "b");
-        assert_eq!(s.series_counts(), (1, 0));
-    }
-
-    #[test]
-    fn a_pod_is_served_only_when_every_container_has_a_rate() {
-        let s = store();
-        s.commit(&batch("n1", T, vec![pod("ns", "p", T, &[("a", 0.1)])]), T);
-        let t = T + 15_000;
-        s.commit(
-            &batch(
-                "n1",
-                t,
-                vec![pod("ns", "p", t, &[("a", 0.1), ("new", 0.1)])],
-            ),
-            t,
-        );
-        assert_eq!(
-            s.pod("ns", "p", t),
-            None,
-            "container 'new' has one old-start sample"
-        );
-        let t2 = t + 15_000;
-        s.commit(
-            &batch(
-                "n1",
-                t2,
-                vec![pod("ns", "p", t2, &[("a", 0.1), ("new", 0.1)])],
-            ),
-            t2,
-        );
-        assert_eq!(s.pod("ns", "p", t2).unwrap().containers.len(), 2);
-    }
-}
+mod tests;

@@ -1,0 +1,304 @@
+//! Lists over one snapshot: resourceVersion semantics, selectors, `limit`/`continue` paging.
+//!
+//! A page costs what it returns: the snapshot is an ordered map, so a namespace or a continue key
+//! is a range, not a scan of the cluster.
+
+use std::ops::Bound;
+use std::time::Duration;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::kind::Kind;
+use super::query::{ListFrom, ListQuery};
+use super::status::ApiError;
+use super::types::{GroupVersion, List, ListMeta};
+use crate::store::{ChangeLog, HistoryError, Snapshot, Versioned};
+
+/// How long a list or watch waits for a resourceVersion not reached yet (kube-apiserver: 3 s).
+pub const RV_WAIT: Duration = Duration::from_secs(3);
+
+/// Message of a 410 for a list at a resourceVersion older than the history kept.
+pub const LIST_TOO_OLD: &str = "The resourceVersion for the provided list is too old.";
+
+/// Message of a 410 for a continue token older than the history kept (Go's wording).
+pub const CONTINUE_TOO_OLD: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+
+/// The continue token: Go's shape (`v`, `rv`, `start` = last key + NUL), plus how many items came
+/// before, so `remainingItemCount` costs nothing. Clients treat it as opaque.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContinueToken {
+    /// Always `meta.k8s.io/v1`.
+    pub v: String,
+    /// resourceVersion of the snapshot every page reads.
+    pub rv: u64,
+    /// The last key served, followed by NUL: the next page starts after it.
+    pub start: String,
+    /// Items served before the next page.
+    #[serde(default)]
+    pub i: u64,
+}
+
+impl ContinueToken {
+    /// base64url (no padding) of the JSON, as Go encodes it.
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// Decodes a token; errors are the 400s Go answers.
+    pub fn decode(token: &str) -> Result<Self, ApiError> {
+        let invalid = |why: String| {
+            ApiError::bad_request(format!(
+                "invalid continue token: continue key is not valid: {why}"
+            ))
+        };
+        let data = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.trim_end_matches('='))
+            .map_err(|e| invalid(e.to_string()))?;
+        let t: ContinueToken = serde_json::from_slice(&data).map_err(|e| invalid(e.to_string()))?;
+        if t.v != "meta.k8s.io/v1" {
+            return Err(ApiError::bad_request(
+                "invalid continue token: continue key is not valid: server does not recognize this encoded version",
+            ));
+        }
+        if t.rv == 0 {
+            return Err(invalid(
+                "incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into(),
+            ));
+        }
+        if t.start.is_empty() {
+            return Err(invalid(
+                "encoded start key empty (version meta.k8s.io/v1)".into(),
+            ));
+        }
+        Ok(t)
+    }
+
+    fn key(&self) -> &str {
+        self.start.strip_suffix('\0').unwrap_or(&self.start)
+    }
+}
+
+fn history_error(e: HistoryError, too_old: &str) -> ApiError {
+    match e {
+        HistoryError::TooOld { .. } => ApiError::expired(too_old),
+        HistoryError::TooLarge { requested, current } => {
+            ApiError::too_large_resource_version(requested, current)
+        }
+    }
+}
+
+/// The snapshot a list reads, where its page starts, and how many items came before.
+pub async fn resolve<T: Kind>(
+    log: &ChangeLog,
+    q: &ListQuery,
+) -> Result<(Snapshot<T>, Option<T::Key>, u64), ApiError> {
+    let from = q.list_from()?;
+    if let Some(raw) = q.continue_token() {
+        let token = ContinueToken::decode(raw)?;
+        let start = T::key_from_str(token.key()).ok_or_else(|| {
+            ApiError::bad_request("invalid continue token: continue key is not valid")
+        })?;
+        if token.rv > log.current() || token.rv < log.base() {
+            return Err(ApiError::bad_request(
+                "invalid continue token: continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+            ));
+        }
+        let snap = log
+            .snapshot_at::<T>(token.rv)
+            .map_err(|e| history_error(e, CONTINUE_TOO_OLD))?;
+        return Ok((snap, Some(start), token.i));
+    }
+    let pages = q.pages();
+    let snap = match from {
+        ListFrom::Latest => latest(log, pages),
+        ListFrom::NotOlderThan(n) => {
+            log.wait_for(n, RV_WAIT)
+                .await
+                .map_err(|e| history_error(e, LIST_TOO_OLD))?;
+            latest(log, pages)
+        }
+        ListFrom::Exact(n) => {
+            log.wait_for(n, RV_WAIT)
+                .await
+                .map_err(|e| history_error(e, LIST_TOO_OLD))?;
+            log.snapshot_at::<T>(n)
+                .map_err(|e| history_error(e, LIST_TOO_OLD))?
+        }
+    };
+    Ok((snap, None, 0))
+}
+
+fn latest<T: Kind>(log: &ChangeLog, pages: bool) -> Snapshot<T> {
+    if pages {
+        log.snapshot_for_paging::<T>()
+    } else {
+        log.snapshot::<T>()
+    }
+}
+
+/// One page of a list: the matching items from `start` on, at most `limit` (0: all).
+pub struct Page<'a, T: Kind> {
+    /// Items in key order.
+    pub items: Vec<&'a Versioned<T>>,
+    /// Token for the rest, when more items match.
+    pub next: Option<ContinueToken>,
+    /// Items after this page, when no selector was given.
+    pub remaining: Option<u64>,
+}
+
+/// Selects a page of `snap`: the namespace's range, after `start`, filtered by the selectors.
+pub fn page<'a, T: Kind>(
+    snap: &'a Snapshot<T>,
+    q: &ListQuery,
+    namespace: Option<&str>,
+    start: Option<T::Key>,
+    before: u64,
+) -> Page<'a, T> {
+    let limit = if q.pages() || q.continue_token().is_some() {
+        usize::try_from(q.limit.max(0)).unwrap_or(usize::MAX)
+    } else {
+        0
+    };
+    let Some((lo, hi)) = T::bounds(namespace) else {
+        return Page {
+            items: Vec::new(),
+            next: None,
+            remaining: None,
+        };
+    };
+    let lo = match &start {
+        Some(k) => Bound::Excluded(k.clone()),
+        None => lo,
+    };
+    // A single name is a point lookup, whatever the cluster's size.
+    let named = q.fields.required_name().and_then(|name| {
+        let key = match namespace {
+            Some(ns) => T::key_from_str(&format!("{ns}/{name}"))?,
+            None => T::key_from_str(name)?,
+        };
+        Some(snap.get(&key).into_iter().collect::<Vec<_>>())
+    });
+    let filtered = |v: &&std::sync::Arc<Versioned<T>>| {
+        q.labels.matches(
+            v.value
+                .labels()
+                .iter()
+                .map(|(k, v)| (k.as_ref(), v.as_ref())),
+        ) && v.value.fields_match(&q.fields)
+    };
+    let mut items = Vec::new();
+    let mut more = false;
+    let mut visit = |v: &'a std::sync::Arc<Versioned<T>>| {
+        if limit > 0 && items.len() == limit {
+            more = true;
+            return false;
+        }
+        items.push(&**v);
+        true
+    };
+    match named {
+        // Only the named item, and only if it is inside this page's range.
+        Some(found) if T::bounds(namespace).is_some() => {
+            for v in found.into_iter().filter(filtered) {
+                let key = v.value.key();
+                let in_range = match &lo {
+                    Bound::Excluded(k) => key > *k,
+                    Bound::Included(k) => key >= *k,
+                    Bound::Unbounded => true,
+                };
+                if in_range && !visit(v) {
+                    break;
+                }
+            }
+        }
+        _ => {
+            for v in snap.range(lo.clone(), hi.clone()).filter(filtered) {
+                if !visit(v) {
+                    break;
+                }
+            }
+        }
+    }
+    let served = before + items.len() as u64;
+    let next = (more && !items.is_empty()).then(|| ContinueToken {
+        v: "meta.k8s.io/v1".into(),
+        rv: snap.rv,
+        start: format!(
+            "{}\0",
+            T::key_to_string(&items[items.len() - 1].value.key())
+        ),
+        i: served,
+    });
+    let remaining = match (&next, q.labels.is_empty() && q.fields.is_empty()) {
+        (Some(_), true) => {
+            let total = match namespace {
+                None => snap.len() as u64,
+                Some(_) => {
+                    let (lo, hi) =
+                        T::bounds(namespace).unwrap_or((Bound::Unbounded, Bound::Unbounded));
+                    snap.range(lo.clone(), hi.clone()).count() as u64
+                }
+            };
+            Some(total.saturating_sub(served))
+        }
+        _ => None,
+    };
+    Page {
+        items,
+        next,
+        remaining,
+    }
+}
+
+/// The list document of a page.
+pub fn document<'a, T: Kind>(
+    snap_rv: u64,
+    page: &'a Page<'a, T>,
+    gv: GroupVersion,
+) -> List<T::Wire<'a>> {
+    List {
+        kind: T::LIST_KIND,
+        api_version: gv.api_version,
+        metadata: ListMeta {
+            resource_version: snap_rv.to_string(),
+            continue_token: page.next.as_ref().map(ContinueToken::encode),
+            remaining_item_count: page.remaining,
+        },
+        items: page
+            .items
+            .iter()
+            .map(|v| v.value.wire(v.rv, gv, false))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_tokens_round_trip_and_bad_ones_are_400s() {
+        let t = ContinueToken {
+            v: "meta.k8s.io/v1".into(),
+            rv: 42,
+            start: "ns/p\0".into(),
+            i: 500,
+        };
+        let enc = t.encode();
+        assert!(!enc.contains('='), "raw URL encoding has no padding");
+        assert_eq!(ContinueToken::decode(&enc).unwrap(), t);
+        assert_eq!(ContinueToken::decode(&enc).unwrap().key(), "ns/p");
+        for bad in ["!!!", "e30", "bm90IGpzb24"] {
+            let e = ContinueToken::decode(bad).unwrap_err();
+            assert_eq!(e.code, 400, "{bad}");
+            assert!(
+                e.message
+                    .starts_with("invalid continue token: continue key is not valid"),
+                "{}",
+                e.message
+            );
+        }
+    }
+}

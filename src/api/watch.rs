@@ -1,0 +1,492 @@
+//! Watch: newline-delimited JSON events from the change log, as kube-apiserver's watch cache
+//! serves them (initial events, resume, selector transitions, bookmarks, timeouts, 410s).
+//!
+//! Each event's frame is encoded once and shared by every watcher (the event's frame cache). A
+//! watcher that falls further behind than its channel holds gets a 410 `ERROR` and is ended; it
+//! never slows the scraper or other watchers, because the broadcast channel overwrites, never waits.
+
+use std::collections::VecDeque;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix_web::HttpResponse;
+use base64::Engine;
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::time::Instant;
+
+use super::kind::Kind;
+use super::list::RV_WAIT;
+use super::query::{ListQuery, WatchFrom};
+use super::selector::{FieldSelector, LabelSelector};
+use super::status::ApiError;
+use super::types::GroupVersion;
+use crate::store::{
+    Batch, ChangeLog, Event, EventType, HistoryError, Initial, Snapshot, Subscription, WatchStart,
+};
+
+/// Watch limits and timing, from flags.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchConfig {
+    /// Concurrent watches allowed; more get 429.
+    pub max_watches: usize,
+    /// Without `timeoutSeconds`, a watch lasts this long times a random factor in [1, 2), as
+    /// kube-apiserver does with its minimum request timeout, so watchers do not reconnect in lockstep.
+    pub min_request_timeout: Duration,
+    /// Period of BOOKMARK events when the client allows them.
+    pub bookmark_interval: Duration,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            max_watches: 10_000,
+            min_request_timeout: Duration::from_secs(1800),
+            bookmark_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Shared watch state: the limit's counter and the shutdown signal every stream listens to.
+#[derive(Debug)]
+pub struct Watchers {
+    /// Limits and timing.
+    pub cfg: WatchConfig,
+    active: Arc<AtomicUsize>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Watchers {
+    /// Watch state that ends every stream when `shutdown` turns true.
+    pub fn new(cfg: WatchConfig, shutdown: tokio::sync::watch::Receiver<bool>) -> Self {
+        Watchers {
+            cfg,
+            active: Arc::new(AtomicUsize::new(0)),
+            shutdown,
+        }
+    }
+
+    /// Watches open now.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    fn acquire(&self) -> Option<Slot> {
+        let mut n = self.active.load(Ordering::Relaxed);
+        loop {
+            if n >= self.cfg.max_watches {
+                return None;
+            }
+            match self
+                .active
+                .compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(Slot(self.active.clone())),
+                Err(now) => n = now,
+            }
+        }
+    }
+}
+
+/// One counted watch; released when its stream is dropped.
+#[derive(Debug)]
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What a watcher selects.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    labels: LabelSelector,
+    fields: FieldSelector,
+}
+
+impl Filter {
+    fn matches<T: Kind>(&self, v: &T) -> bool {
+        self.labels
+            .matches(v.labels().iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+            && v.fields_match(&self.fields)
+    }
+}
+
+fn frame<T: Kind>(etype: &str, value: &T, rv: u64, gv: GroupVersion) -> Bytes {
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(etype.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    if serde_json::to_writer(&mut out, &value.wire(rv, gv, true)).is_err() {
+        return error_frame(&ApiError::internal("encoding a watch event failed"));
+    }
+    out.extend_from_slice(b"}\n");
+    out.into()
+}
+
+fn error_frame(e: &ApiError) -> Bytes {
+    let mut out = b"{\"type\":\"ERROR\",\"object\":".to_vec();
+    out.extend_from_slice(&e.body());
+    out.extend_from_slice(b"}\n");
+    out.into()
+}
+
+fn bookmark_frame<T: Kind>(rv: u64, gv: GroupVersion, initial_end: bool) -> Bytes {
+    let annotations = if initial_end {
+        let blueprint = format!(
+            "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{{}},\"items\":null}}\n",
+            T::LIST_KIND,
+            gv.api_version
+        );
+        let b64 = base64::engine::general_purpose::STANDARD.encode(blueprint);
+        format!(
+            ",\"annotations\":{{\"k8s.io/initial-events-end\":\"true\",\"kubernetes.io/initial-events-list-blueprint\":\"{b64}\"}}"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{{\"type\":\"BOOKMARK\",\"object\":{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{rv}\",\"creationTimestamp\":null{annotations}}},{}}}}}\n",
+        T::KIND,
+        gv.api_version,
+        T::ZERO_TAIL
+    )
+    .into()
+}
+
+/// The event as this watcher sees it, after selector transitions (`cache_watcher.go
+/// convertToWatchEvent`): an object that starts matching is ADDED, one that stops is DELETED.
+fn convert<T: Kind>(e: &Event<T>, filter: &Filter, gv: GroupVersion) -> Option<Bytes> {
+    let cur = e.kind != EventType::Deleted && filter.matches(&*e.object.value);
+    let old = e.prev.as_ref().is_some_and(|p| filter.matches(&*p.value));
+    let cached = || {
+        e.frames.get_or_init(gv.slot, || {
+            frame(e.kind.as_str(), &*e.object.value, e.object.rv, gv)
+        })
+    };
+    match (cur, old) {
+        (true, true) => Some(cached()),
+        (true, false) if e.kind == EventType::Added => Some(cached()),
+        (true, false) => Some(frame("ADDED", &*e.object.value, e.rv, gv)),
+        (false, true) if e.kind == EventType::Deleted => Some(cached()),
+        (false, true) => {
+            let prev = e.prev.as_ref()?;
+            Some(frame("DELETED", &*prev.value, e.rv, gv))
+        }
+        (false, false) => None,
+    }
+}
+
+enum Source<T: Kind> {
+    None,
+    State {
+        snap: Snapshot<T>,
+        after: Option<T::Key>,
+        namespace: Option<String>,
+    },
+    Replay(VecDeque<Arc<Event<T>>>),
+}
+
+/// A watch in progress.
+struct Stream<T: Kind> {
+    gv: GroupVersion,
+    filter: Filter,
+    log: Arc<ChangeLog>,
+    source: Source<T>,
+    initial_end_bookmark: Option<u64>,
+    rx: Option<tokio::sync::broadcast::Receiver<Batch<T>>>,
+    pending: VecDeque<Bytes>,
+    last_rv: u64,
+    bookmarks: bool,
+    bookmark_interval: Duration,
+    next_bookmark: Instant,
+    deadline: Instant,
+    ending: bool,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    _slot: Slot,
+}
+
+/// Frames are coalesced into chunks of about this size when several are ready.
+const CHUNK: usize = 64 * 1024;
+
+impl<T: Kind> Stream<T> {
+    fn take_batch(&mut self, batch: &Batch<T>) {
+        for e in batch.iter() {
+            if e.rv <= self.last_rv {
+                continue;
+            }
+            self.last_rv = e.rv;
+            if let Some(f) = convert(e, &self.filter, self.gv) {
+                self.pending.push_back(f);
+            }
+        }
+    }
+
+    fn lagged(&mut self) {
+        let e = ApiError::expired(format!(
+            "too old resource version: {} ({})",
+            self.last_rv,
+            self.log.current()
+        ));
+        self.pending.push_back(error_frame(&e));
+        self.rx = None;
+        self.ending = true;
+    }
+
+    /// Moves everything already committed into `pending`, then a bookmark that covers it.
+    fn bookmark(&mut self) {
+        let current = self.log.current();
+        while let Some(rx) = self.rx.as_mut() {
+            match rx.try_recv() {
+                Ok(b) => self.take_batch(&b),
+                Err(TryRecvError::Lagged(_)) => {
+                    self.lagged();
+                    return;
+                }
+                Err(TryRecvError::Empty) | Err(TryRecvError::Closed) => break,
+            }
+        }
+        let rv = current.max(self.last_rv);
+        self.last_rv = rv;
+        self.pending
+            .push_back(bookmark_frame::<T>(rv, self.gv, false));
+    }
+
+    /// Fills `pending` from the initial state or replay, a few hundred objects at a time, so a
+    /// watch of 150,000 pods never holds all their frames at once.
+    fn fill_initial(&mut self) -> bool {
+        match &mut self.source {
+            Source::None => false,
+            Source::Replay(events) => {
+                for _ in 0..256 {
+                    let Some(e) = events.pop_front() else { break };
+                    self.last_rv = self.last_rv.max(e.rv);
+                    if let Some(f) = convert(&e, &self.filter, self.gv) {
+                        self.pending.push_back(f);
+                    }
+                }
+                if events.is_empty() {
+                    self.source = Source::None;
+                }
+                true
+            }
+            Source::State {
+                snap,
+                after,
+                namespace,
+            } => {
+                let Some((lo, hi)) = T::bounds(namespace.as_deref()) else {
+                    self.source = Source::None;
+                    return self.finish_initial();
+                };
+                let lo = match after.take() {
+                    Some(k) => Bound::Excluded(k),
+                    None => lo,
+                };
+                let mut last = None;
+                let mut count = 0;
+                for v in snap.range(lo, hi) {
+                    count += 1;
+                    last = Some(v.value.key());
+                    if self.filter.matches(&*v.value) {
+                        self.pending
+                            .push_back(frame("ADDED", &*v.value, v.rv, self.gv));
+                    }
+                    if count == 256 {
+                        break;
+                    }
+                }
+                if count == 256 {
+                    *after = last;
+                    true
+                } else {
+                    self.source = Source::None;
+                    self.finish_initial()
+                }
+            }
+        }
+    }
+
+    fn finish_initial(&mut self) -> bool {
+        if let Some(rv) = self.initial_end_bookmark.take()
+            && self.bookmarks
+        {
+            self.pending
+                .push_back(bookmark_frame::<T>(rv, self.gv, true));
+        }
+        true
+    }
+
+    fn chunk(&mut self) -> Bytes {
+        if self.pending.len() == 1 {
+            return self.pending.pop_front().unwrap_or_default();
+        }
+        let mut buf = BytesMut::new();
+        while let Some(f) = self.pending.front() {
+            if !buf.is_empty() && buf.len() + f.len() > CHUNK {
+                break;
+            }
+            buf.put_slice(f);
+            self.pending.pop_front();
+        }
+        buf.freeze()
+    }
+
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        loop {
+            if !self.pending.is_empty() {
+                return Some(self.chunk());
+            }
+            if self.ending {
+                return None;
+            }
+            if self.fill_initial() {
+                continue;
+            }
+            let rx = self.rx.as_mut()?;
+            match rx.try_recv() {
+                Ok(b) => {
+                    self.take_batch(&b);
+                    continue;
+                }
+                Err(TryRecvError::Lagged(_)) => {
+                    self.lagged();
+                    continue;
+                }
+                Err(TryRecvError::Closed) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            let bookmark_at = self.next_bookmark.min(self.deadline);
+            tokio::select! {
+                r = rx.recv() => match r {
+                    Ok(b) => self.take_batch(&b),
+                    Err(RecvError::Lagged(_)) => self.lagged(),
+                    Err(RecvError::Closed) => return None,
+                },
+                () = tokio::time::sleep_until(bookmark_at), if self.bookmarks => {
+                    self.bookmark();
+                    self.next_bookmark = Instant::now() + self.bookmark_interval;
+                    if self.next_bookmark + Duration::from_secs(2) > self.deadline {
+                        self.next_bookmark = self.deadline.checked_sub(Duration::from_secs(2)).unwrap_or(self.deadline);
+                    }
+                    if Instant::now() >= self.deadline {
+                        self.ending = true;
+                    }
+                }
+                () = tokio::time::sleep_until(self.deadline) => self.ending = true,
+                _ = self.shutdown.changed() => self.ending = true,
+            }
+        }
+    }
+}
+
+fn timeout(q: &ListQuery, cfg: &WatchConfig) -> Duration {
+    match q.timeout_seconds {
+        Some(s) if s > 0 => Duration::from_secs(s as u64),
+        _ => cfg.min_request_timeout.mul_f64(1.0 + rand::random::<f64>()),
+    }
+}
+
+/// Starts a watch of kind `T` (one namespace or all) and answers with its stream. Errors found
+/// before streaming (selectors, options, the watch limit) are plain error responses; a
+/// resourceVersion that is too old or not yet reached is an `ERROR` event inside a 200 stream, as
+/// kube-apiserver's watch cache sends it.
+pub async fn serve<T: Kind>(
+    log: &Arc<ChangeLog>,
+    watchers: &Watchers,
+    q: &ListQuery,
+    gv: GroupVersion,
+    namespace: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let from = q.watch_from()?;
+    let slot = watchers.acquire().ok_or_else(|| {
+        ApiError::too_many_requests("Too many requests, please try again later.", 1)
+    })?;
+    let start = match from {
+        WatchFrom::InitialEvents(n) => (WatchStart::WithState, n),
+        WatchFrom::Now => (WatchStart::Now, 0),
+        WatchFrom::After(n) => (WatchStart::After(n), n),
+    };
+    let subscription: Result<Subscription<T>, HistoryError> =
+        match log.wait_for(start.1, RV_WAIT).await {
+            Ok(()) => log.subscribe::<T>(namespace, start.0),
+            Err(e) => Err(e),
+        };
+    let now = Instant::now();
+    let deadline = now + timeout(q, &watchers.cfg);
+    let mut stream = Stream::<T> {
+        gv,
+        filter: Filter {
+            labels: q.labels.clone(),
+            fields: q.fields.clone(),
+        },
+        log: log.clone(),
+        source: Source::None,
+        initial_end_bookmark: None,
+        rx: None,
+        pending: VecDeque::new(),
+        last_rv: 0,
+        bookmarks: q.bookmarks,
+        bookmark_interval: watchers.cfg.bookmark_interval,
+        next_bookmark: (now + watchers.cfg.bookmark_interval).min(
+            deadline
+                .checked_sub(Duration::from_secs(2))
+                .unwrap_or(deadline),
+        ),
+        deadline,
+        ending: false,
+        shutdown: watchers.shutdown.clone(),
+        _slot: slot,
+    };
+    match subscription {
+        Ok(sub) => {
+            stream.last_rv = sub.rv;
+            stream.rx = Some(sub.events);
+            match sub.initial {
+                Initial::Nothing => {}
+                Initial::State(snap) => {
+                    stream.initial_end_bookmark = Some(snap.rv);
+                    stream.source = Source::State {
+                        snap,
+                        after: None,
+                        namespace: namespace.map(str::to_string),
+                    };
+                }
+                Initial::Replay(events) => {
+                    // Replayed events run from the requested rv to the subscription's; live
+                    // ones follow it, so nothing is sent twice.
+                    stream.last_rv = start.1;
+                    stream.source = Source::Replay(events.into());
+                }
+            }
+        }
+        Err(HistoryError::TooOld { requested, horizon }) => {
+            stream
+                .pending
+                .push_back(error_frame(&ApiError::expired(format!(
+                    "too old resource version: {requested} ({horizon})"
+                ))));
+            stream.ending = true;
+        }
+        Err(HistoryError::TooLarge { requested, current }) => {
+            stream
+                .pending
+                .push_back(error_frame(&ApiError::too_large_resource_version(
+                    requested, current,
+                )));
+            stream.ending = true;
+        }
+    }
+    let body = futures::stream::unfold(stream, |mut s| async move {
+        s.next_chunk()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), s))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("Cache-Control", "no-cache, private"))
+        .streaming(body))
+}
