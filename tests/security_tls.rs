@@ -238,3 +238,53 @@ async fn min_version_and_cipher_suites_are_honoured() {
         "{err:#}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_front_proxy_ca_rotated_in_the_configmap_is_followed() {
+    let env = start("cmrotate").await;
+    let args = args(&env, &[]);
+    with_server(args, async {
+        wait_up(&env).await;
+        let url = format!("{}/apis/metrics.k8s.io/v1beta1/nodes", env.sim.server_url);
+        let user = [("X-Remote-User", "sim-admin")];
+        let old_proxy = client(&env, Some(&front_proxy_leaf(&env)));
+        assert_eq!(get(&old_proxy, &url, &user).await.0, 200);
+
+        // kube-apiserver rotates its front-proxy CA and rewrites the ConfigMap.
+        let new_ca =
+            metrics_apiserver::sim::certs::SimCa::generate_named("front-proxy-ca-2").unwrap();
+        env.sim
+            .auth
+            .set_configmap("requestheader-client-ca-file", &new_ca.cert_pem);
+        let new_leaf = new_ca.client_leaf("front-proxy-client", None).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(25);
+        loop {
+            // A fresh client each time: a new connection, so the new issuer list is offered.
+            let (code, _) = get(&client(&env, Some(&new_leaf)), &url, &user).await;
+            if code == 200 {
+                break;
+            }
+            assert_eq!(code, 401);
+            assert!(
+                Instant::now() < deadline,
+                "new front-proxy CA never trusted"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        // The old proxy certificate no longer asserts users, and the handshake names the new CA.
+        let (code, _) = get(&client(&env, Some(&front_proxy_leaf(&env))), &url, &user).await;
+        assert_eq!(code, 401);
+        let all = [&rustls::version::TLS13, &rustls::version::TLS12];
+        let h = handshake(&env, port(&env), client_config(&env, &all), None).await;
+        let names: Vec<String> = h
+            .hints
+            .iter()
+            .map(|d| String::from_utf8_lossy(d).into_owned())
+            .collect();
+        assert!(
+            names.iter().any(|n| n.contains("front-proxy-ca-2")),
+            "{names:?}"
+        );
+    })
+    .await;
+}

@@ -51,8 +51,6 @@ pub(crate) struct ApiServer {
     pub proxy: reqwest::Client,
     pub shutdown: watch::Receiver<bool>,
     pub auth: Arc<AuthPolicy>,
-    /// `data` of the extension-apiserver-authentication ConfigMap.
-    pub auth_configmap: BTreeMap<String, String>,
 }
 
 /// A user known to the fake apiserver's TokenReview.
@@ -97,6 +95,9 @@ pub struct AuthPolicy {
     /// Users explicitly denied, with the reason the SAR returns.
     denied: Mutex<HashMap<String, String>>,
     hang: AtomicBool,
+    /// `data` of the extension-apiserver-authentication ConfigMap.
+    configmap: Mutex<BTreeMap<String, String>>,
+    configmap_version: AtomicU64,
     token_reviews: AtomicU64,
     access_reviews: AtomicU64,
 }
@@ -125,6 +126,26 @@ impl AuthPolicy {
     /// When true, reviews are received but never answered (a kube-apiserver that hangs).
     pub fn set_hang(&self, hang: bool) {
         self.hang.store(hang, Ordering::Relaxed);
+    }
+
+    /// Sets one key of the extension-apiserver-authentication ConfigMap (as kube-apiserver does
+    /// when its front-proxy CA rotates).
+    pub fn set_configmap(&self, key: &str, value: &str) {
+        lock(&self.configmap).insert(key.to_string(), value.to_string());
+        self.configmap_version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn configmap(&self) -> Value {
+        json!({
+            "kind": "ConfigMap",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": "extension-apiserver-authentication",
+                "namespace": "kube-system",
+                "resourceVersion": (1 + self.configmap_version.load(Ordering::Relaxed)).to_string(),
+            },
+            "data": *lock(&self.configmap),
+        })
     }
 
     /// TokenReviews answered so far.
@@ -425,15 +446,7 @@ impl ApiServer {
             return self.review(req, path == TOKEN_REVIEWS).await;
         }
         if req.method() == Method::GET && path == AUTH_CONFIGMAP {
-            return json_response(
-                StatusCode::OK,
-                &json!({
-                    "kind": "ConfigMap",
-                    "apiVersion": "v1",
-                    "metadata": {"name": "extension-apiserver-authentication", "namespace": "kube-system", "resourceVersion": "1"},
-                    "data": self.auth_configmap,
-                }),
-            );
+            return json_response(StatusCode::OK, &self.auth.configmap());
         }
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return status(

@@ -529,6 +529,9 @@ pub async fn start(opts: SimOptions) -> anyhow::Result<Simulation> {
         },
     );
     auth.allow_all(SIM_USER);
+    for (k, v) in apiserver::auth_configmap_data(&ca.cert_pem, &front_proxy_ca.cert_pem) {
+        auth.set_configmap(&k, &v);
+    }
     let api = Arc::new(apiserver::ApiServer {
         store,
         auth_header: format!("Bearer {token}"),
@@ -538,7 +541,6 @@ pub async fn start(opts: SimOptions) -> anyhow::Result<Simulation> {
         proxy: apiserver::proxy_client(&ca.cert_pem, &front_proxy.identity_pem())?,
         shutdown: shutdown_rx,
         auth: auth.clone(),
-        auth_configmap: apiserver::auth_configmap_data(&ca.cert_pem, &front_proxy_ca.cert_pem),
     });
     tasks.push(apiserver::spawn(
         api,
