@@ -37,6 +37,9 @@ pub enum ConfigError {
     /// Address types are a closed set in Kubernetes.
     #[error("unknown address type {0:?} in --kubelet-preferred-address-types")]
     AddressType(String),
+    /// A TLS, authentication or authorization flag that cannot be honoured.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::flags::AuthFlagError),
 }
 
 /// Parses a Go duration string (`15s`, `1m30s`, `500ms`, `1h`, `2.5s`); clap uses it for duration flags.
@@ -146,6 +149,9 @@ pub struct ServerArgs {
     /// In-memory storage.
     #[command(flatten)]
     pub storage: StorageArgs,
+    /// TLS, delegated authentication and authorization.
+    #[command(flatten)]
+    pub auth: crate::auth::flags::AuthArgs,
 }
 
 /// Flags that say how to reach the cluster's API server.
@@ -270,6 +276,7 @@ impl ServerArgs {
             return Err(ConfigError::HistoryTooShallow);
         }
         self.address_types()?;
+        self.auth.validate()?;
         Ok(())
     }
 

@@ -132,7 +132,10 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
         args.serving.tls_private_key_file.as_deref(),
         &args.serving.cert_dir,
     )?;
-    let tls_config = tls::server_config(&cert, &key)?;
+    let secured = crate::auth::setup(&args.auth, &cert, &key, args.cluster.kubeconfig.as_deref())
+        .await
+        .context("setting up TLS and delegated authentication")?;
+    let security = secured.middleware.clone();
 
     let api_state = web::Data::new(ApiState {
         store: store.clone(),
@@ -164,6 +167,7 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
     });
     let mut http = HttpServer::new(move || {
         App::new()
+            .wrap(security.clone())
             .app_data(api_state.clone())
             .app_data(health_state.clone())
             .app_data(telemetry_state.clone())
@@ -171,6 +175,7 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
             .configure(telemetry::configure)
             .configure(api::configure)
     })
+    .on_connect(tls::capture_peer_certs)
     .disable_signals()
     .shutdown_timeout(5);
     if args.serving.workers > 0 {
@@ -178,7 +183,7 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
     }
     let addr = (args.serving.bind_address, args.serving.secure_port);
     let server = http
-        .bind_rustls_0_23(addr, tls_config)
+        .bind_rustls_0_23(addr, secured.tls)
         .with_context(|| format!("binding {}:{}", addr.0, addr.1))?
         .run();
     let handle = server.handle();
@@ -208,5 +213,6 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
     for task in background {
         task.abort();
     }
+    secured.reloader.abort();
     result
 }

@@ -20,8 +20,16 @@ fn http_client(sim: &Simulation) -> reqwest::Client {
     let tls = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
+    // The server is secured as in a cluster: authenticate with the kubeconfig's token.
+    let mut headers = reqwest::header::HeaderMap::new();
+    let bearer = format!("Bearer {}", sim.control.token());
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&bearer).unwrap(),
+    );
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
+        .default_headers(headers)
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap()

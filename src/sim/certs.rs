@@ -55,6 +55,11 @@ impl Leaf {
         Ok(Arc::new(cfg))
     }
 
+    /// The certificate followed by its key, PEM: what `reqwest::Identity::from_pem` reads.
+    pub fn identity_pem(&self) -> String {
+        format!("{}{}", self.cert_pem, self.key_pem)
+    }
+
     /// Writes `<stem>.crt` and `<stem>.key` into `dir` and returns their paths.
     pub fn write(&self, dir: &Path, stem: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
         let crt = dir.join(format!("{stem}.crt"));
@@ -88,10 +93,17 @@ fn validity(params: &mut CertificateParams) {
 impl SimCa {
     /// A fresh self-signed CA.
     pub fn generate() -> anyhow::Result<Self> {
+        Self::generate_named("metrics-apiserver-sim-ca")
+    }
+
+    /// A fresh self-signed CA with its own subject CN: each CA of the simulation (cluster CA,
+    /// front-proxy CA) must have a distinct name, because TLS clients choose the certificate to
+    /// present by matching issuer names.
+    pub fn generate_named(common_name: &str) -> anyhow::Result<Self> {
         let key = KeyPair::generate().context("CA key")?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "metrics-apiserver-sim-ca");
+        dn.push(DnType::CommonName, common_name);
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
@@ -113,9 +125,35 @@ impl SimCa {
         self.leaf(common_name, sans, &[ExtendedKeyUsagePurpose::ServerAuth])
     }
 
+    /// A client certificate (clientAuth usage) for `common_name`, with an Organization that
+    /// Kubernetes reads as a group: the front proxy's, or a user's. (rcgen keeps one attribute
+    /// per type, hence at most one Organization.)
+    pub fn client_leaf(
+        &self,
+        common_name: &str,
+        organization: Option<&str>,
+    ) -> anyhow::Result<Leaf> {
+        self.leaf_with(
+            common_name,
+            organization.as_slice(),
+            &[],
+            &[ExtendedKeyUsagePurpose::ClientAuth],
+        )
+    }
+
     fn leaf(
         &self,
         common_name: &str,
+        sans: &[&str],
+        eku: &[ExtendedKeyUsagePurpose],
+    ) -> anyhow::Result<Leaf> {
+        self.leaf_with(common_name, &[], sans, eku)
+    }
+
+    fn leaf_with(
+        &self,
+        common_name: &str,
+        organizations: &[&str],
         sans: &[&str],
         eku: &[ExtendedKeyUsagePurpose],
     ) -> anyhow::Result<Leaf> {
@@ -124,6 +162,9 @@ impl SimCa {
             CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
                 .context("leaf SANs")?;
         let mut dn = DistinguishedName::new();
+        for o in organizations {
+            dn.push(DnType::OrganizationName, *o);
+        }
         dn.push(DnType::CommonName, common_name);
         params.distinguished_name = dn;
         params.key_usages = vec![

@@ -311,6 +311,12 @@ pub struct Simulation {
     pub server_args: Vec<String>,
     /// Fault injection and runtime changes (kubelet modes, pods).
     pub control: Arc<SimControl>,
+    /// The fake apiserver's TokenReview/SubjectAccessReview policy and review counters.
+    pub auth: Arc<apiserver::AuthPolicy>,
+    /// The cluster CA: signs serving certificates and is the ConfigMap's `client-ca-file`.
+    pub ca: Arc<certs::SimCa>,
+    /// The request-header CA that signs the aggregation proxy's client certificate.
+    pub front_proxy_ca: Arc<certs::SimCa>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -380,6 +386,8 @@ pub async fn start(opts: SimOptions) -> anyhow::Result<Simulation> {
     ));
 
     let ca = certs::SimCa::generate()?;
+    let front_proxy_ca = certs::SimCa::generate_named("front-proxy-ca")?;
+    let front_proxy = front_proxy_ca.client_leaf("front-proxy-client", None)?;
     let ca_file = work_dir.join("ca.crt");
     std::fs::write(&ca_file, &ca.cert_pem)
         .with_context(|| format!("writing {}", ca_file.display()))?;
@@ -512,14 +520,27 @@ pub async fn start(opts: SimOptions) -> anyhow::Result<Simulation> {
             shutdown_rx.clone(),
         ));
     }
+    let auth = Arc::new(apiserver::AuthPolicy::default());
+    auth.add_token(
+        &token,
+        apiserver::SimIdentity {
+            name: SIM_USER.to_string(),
+            groups: Vec::new(),
+        },
+    );
+    auth.allow_all(SIM_USER);
+    for (k, v) in apiserver::auth_configmap_data(&ca.cert_pem, &front_proxy_ca.cert_pem) {
+        auth.set_configmap(&k, &v);
+    }
     let api = Arc::new(apiserver::ApiServer {
         store,
         auth_header: format!("Bearer {token}"),
         user: SIM_USER.to_string(),
         port: api_port,
         server_url: server_url.clone(),
-        proxy: apiserver::proxy_client(&ca.cert_pem)?,
+        proxy: apiserver::proxy_client(&ca.cert_pem, &front_proxy.identity_pem())?,
         shutdown: shutdown_rx,
+        auth: auth.clone(),
     });
     tasks.push(apiserver::spawn(
         api,
@@ -541,6 +562,12 @@ pub async fn start(opts: SimOptions) -> anyhow::Result<Simulation> {
         path(&server_crt),
         "--tls-private-key-file".to_string(),
         path(&server_key),
+        // Delegated authentication and authorization as in a cluster: the CAs come from the
+        // extension-apiserver-authentication ConfigMap, reviews go to the (fake) apiserver.
+        "--authentication-kubeconfig".to_string(),
+        path(&kubeconfig),
+        "--authorization-kubeconfig".to_string(),
+        path(&kubeconfig),
         format!("--metric-resolution={}s", opts.metric_resolution_secs),
         // metrics-server's rule: 90% of the resolution must cover the request timeout.
         format!(
@@ -557,6 +584,9 @@ pub async fn start(opts: SimOptions) -> anyhow::Result<Simulation> {
         server_url,
         server_args,
         control,
+        auth,
+        ca: Arc::new(ca),
+        front_proxy_ca: Arc::new(front_proxy_ca),
         shutdown: shutdown_tx,
         tasks,
     })
