@@ -4,10 +4,9 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Cluster;
+use common::{Cluster, python_client};
 use serde_json::Value;
 
 const PODS: &str = "/apis/metrics.k8s.io/v1beta1/pods";
@@ -106,32 +105,15 @@ async fn paged_lists_are_one_consistent_snapshot_while_scrapes_commit() {
     assert_eq!(exact["items"].as_array().unwrap(), &items);
 
     // The Python client pages the same list the same way.
-    let out = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/python/metrics_client.py"
-        ))
-        .args([
-            "page",
-            "--kubeconfig",
-            &c.kubeconfig(),
-            "--limit",
-            "100",
-            "--pause",
-            "0.4",
-        ])
-        .output()
-        .expect("python3 on PATH");
-    assert!(
-        out.status.success(),
-        "python client failed (is `kubernetes` installed? .ci/run installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let py_pages: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let py_pages = python_client(&[
+        "page",
+        "--kubeconfig",
+        &c.kubeconfig(),
+        "--limit",
+        "100",
+        "--pause",
+        "0.4",
+    ]);
     let py_rv = &py_pages[0]["rv"];
     assert!(py_pages.iter().all(|p| &p["rv"] == py_rv));
     let py_keys: Vec<String> = py_pages

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Cluster, WatchReader, event_key};
+use common::{Cluster, WatchReader, event_key, python_client};
 use futures::StreamExt;
 use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::watcher;
@@ -44,27 +44,6 @@ fn kubectl_for(kubeconfig: &str, args: &[&str], secs: u64) -> std::thread::JoinH
         assert!(err.trim().is_empty(), "kubectl stderr: {err}");
         got
     })
-}
-
-fn python(args: &[&str]) -> Vec<Value> {
-    let out = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/python/metrics_client.py"
-        ))
-        .args(args)
-        .output()
-        .expect("python3 on PATH");
-    assert!(
-        out.status.success(),
-        "python client failed (is the `kubernetes` package installed? .ci/run installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn pod_metrics_resource() -> ApiResource {
@@ -126,7 +105,7 @@ async fn real_clients_watch_through_the_aggregation_layer() {
     let nodes_w = kubectl_for(&kc, &["get", "nodemetrics", "-w", "--no-headers"], 14);
 
     // Python: ADDED for every pod, then MODIFIED when the next scrape lands.
-    let py = python(&["watch", "--kubeconfig", &kc, "--seconds", "13"]);
+    let py = python_client(&["watch", "--kubeconfig", &kc, "--seconds", "13"]);
 
     let pod_lines = pods_w.join().unwrap();
     let node_lines = nodes_w.join().unwrap();

@@ -257,3 +257,61 @@ pub fn rss_bytes() -> u64 {
         .unwrap_or(0)
         * 1024
 }
+
+/// Makes the Python `kubernetes` client importable: the machine's, or else one installed from
+/// PyPI into the target directory on first use, so `cargo test` needs no setup by hand.
+fn python_path() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pydeps");
+        let dir_s = dir.display().to_string();
+        let importable = |path: &str| {
+            std::process::Command::new("python3")
+                .args(["-c", "import kubernetes"])
+                .env("PYTHONPATH", path)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !importable(&dir_s) {
+            let status = std::process::Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .args(["--target", &dir_s, "kubernetes==37.0.2"])
+                .status()
+                .expect("python3 on PATH");
+            assert!(
+                status.success(),
+                "installing the Python kubernetes client failed"
+            );
+        }
+        dir_s
+    })
+}
+
+/// Runs `tests/python/metrics_client.py` with `args` and returns the JSON lines it printed.
+pub fn python_client(args: &[&str]) -> Vec<Value> {
+    let out = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/metrics_client.py"
+        ))
+        .args(args)
+        .env("PYTHONPATH", python_path())
+        .output()
+        .expect("python3 on PATH");
+    assert!(
+        out.status.success(),
+        "the Python client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
