@@ -151,7 +151,7 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
             shutdown_rx,
         ),
     });
-    let reaper = api_state.watchers.reaper();
+    let reaper = api_state.watchers.reaper(store.log().clone());
     let health_state = web::Data::new(Health {
         store: store.clone(),
         index: index.clone(),

@@ -70,14 +70,19 @@ impl Watchers {
         }
     }
 
-    /// Runs for the process: once a second, ends the watches whose clients stopped reading and
-    /// that their channel has overrun, freeing what they held.
-    pub fn reaper(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    /// Runs for the process: once a second, ends the watches whose clients stopped reading or
+    /// that their channel has overrun, freeing what they held, and drops the channels of
+    /// namespaces nobody watches any more.
+    pub fn reaper(
+        &self,
+        log: Arc<ChangeLog>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
         let registry = self.registry.clone();
         async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
+                log.prune_channels();
                 let n = registry.reap();
                 if n > 0 {
                     tracing::info!(watches = n, "ended watches whose clients stopped reading");

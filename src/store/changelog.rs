@@ -643,6 +643,23 @@ impl ChangeLog {
         }
     }
 
+    /// Drops namespace channels nobody listens to any more; returns how many. A channel is created
+    /// for the first watcher of a namespace, and without this one for a namespace that never sees
+    /// an event would be kept forever.
+    pub fn prune_channels(&self) -> usize {
+        let mut g = self.lock();
+        let before = g.pods.by_namespace.len();
+        g.pods
+            .by_namespace
+            .retain(|_, ch| ch.tx.receiver_count() > 0);
+        before - g.pods.by_namespace.len()
+    }
+
+    /// Namespace channels open now, for tests and self-metrics.
+    pub fn namespace_channels(&self) -> usize {
+        self.lock().pods.by_namespace.len()
+    }
+
     /// Events kept per kind (nodes, pods), for self-metrics.
     pub fn history_len(&self) -> (usize, usize) {
         let g = self.lock();

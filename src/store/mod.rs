@@ -299,4 +299,6 @@ impl MetaSource for StaticMeta {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

@@ -308,3 +308,27 @@ fn a_node_never_deletes_a_pod_another_node_now_serves() {
     s.commit(&batch("n1", t, vec![]), t);
     assert_eq!(s.pod("ns", "p").unwrap().value.node.as_ref(), "n2");
 }
+
+#[test]
+fn namespace_channels_nobody_listens_to_are_pruned() {
+    let s = store(meta());
+    let kept = s
+        .log()
+        .subscribe::<PodObject>(Some("kept"), WatchStart::Now)
+        .unwrap();
+    for i in 0..100 {
+        drop(
+            s.log()
+                .subscribe::<PodObject>(Some(&format!("gone-{i}")), WatchStart::Now)
+                .unwrap(),
+        );
+    }
+    assert_eq!(s.log().namespace_channels(), 101);
+    assert_eq!(
+        s.log().prune_channels(),
+        100,
+        "only the one with a receiver stays"
+    );
+    assert_eq!(s.log().namespace_channels(), 1);
+    drop(kept);
+}
