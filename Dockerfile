@@ -4,7 +4,9 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
-RUN cargo build --release --locked --bin metrics-apiserver \
+# The simulator is a workspace member, so its manifest must be present; it is not built.
+COPY sim ./sim
+RUN cargo build --release --locked \
  && strip target/release/metrics-apiserver
 
 FROM gcr.io/distroless/cc-debian12:nonroot

@@ -2,8 +2,8 @@
 //!
 //! Stages, in the order data flows: [`cluster`] (which nodes and pods exist), [`scrape`] (kubelet
 //! requests and decoders), [`store`] (RAM rings and rates), [`api`] (what clients see), with
-//! [`auth`] around the API and [`server`] wiring it all. [`sim`] is a simulated cluster for demos
-//! and tests; the server never imports it.
+//! [`auth`] around the API and [`server`] wiring it all. The simulated cluster for demos and tests
+//! is the `metrics-apiserver-sim` crate; the server never depends on it.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -14,6 +14,5 @@ pub mod config;
 pub mod health;
 pub mod scrape;
 pub mod server;
-pub mod sim;
 pub mod store;
 pub mod telemetry;

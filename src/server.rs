@@ -37,6 +37,28 @@ async fn kube_config(args: &ServerArgs) -> anyhow::Result<kube::Config> {
     }
 }
 
+/// Completes on SIGTERM or Ctrl-C: what a pod's container gets when it is stopped.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
 /// The first resourceVersion: microseconds since the epoch, so versions keep growing across
 /// restarts (a commit takes far less than a microsecond of wall time on average) and a client that
 /// resumes from the previous process's version gets 410 and relists instead of waiting for it.

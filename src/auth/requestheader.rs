@@ -133,10 +133,16 @@ mod tests {
 
     fn config() -> RequestHeaderConfig {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let ca = crate::sim::certs::SimCa::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "test request-header CA");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let ca_pem = params.self_signed(&key).unwrap().pem();
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         RequestHeaderConfig {
-            ca: CaPool::from_pem(ca.cert_pem.as_bytes(), &provider).unwrap(),
+            ca: CaPool::from_pem(ca_pem.as_bytes(), &provider).unwrap(),
             allowed_names: vec!["front-proxy-client".into()],
             username_headers: vec!["X-Remote-User".into()],
             uid_headers: vec!["X-Remote-Uid".into()],

@@ -13,7 +13,7 @@ use metrics_apiserver::auth::identity::{ANONYMOUS, Method};
 use metrics_apiserver::auth::requestheader::RequestHeaderConfig;
 use metrics_apiserver::auth::tls::RequestClientCert;
 use metrics_apiserver::auth::x509::CaPool;
-use metrics_apiserver::sim::certs::SimCa;
+use metrics_apiserver_sim::certs::SimCa;
 use proptest::prelude::*;
 use rustls::pki_types::CertificateDer;
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use metrics_apiserver::config::ServerArgs;
 use metrics_apiserver::server;
-use metrics_apiserver::sim::{self, SimOptions, Simulation};
+use metrics_apiserver_sim::{self as sim, SimOptions, Simulation};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::Value;

@@ -4,8 +4,8 @@
 
 mod security_common;
 
-use metrics_apiserver::sim::apiserver::SimIdentity;
-use metrics_apiserver::sim::certs::SimCa;
+use metrics_apiserver_sim::apiserver::SimIdentity;
+use metrics_apiserver_sim::certs::SimCa;
 use security_common::*;
 use serde_json::Value;
 

@@ -478,7 +478,7 @@ pub fn summary_json(node: &SimNode, ts_ms: i64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::model::Scenario;
+    use crate::model::Scenario;
 
     const TS: i64 = 1_764_000_012_345;
 

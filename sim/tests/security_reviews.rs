@@ -5,7 +5,7 @@ mod security_common;
 
 use std::time::{Duration, Instant};
 
-use metrics_apiserver::sim::apiserver::SimIdentity;
+use metrics_apiserver_sim::apiserver::SimIdentity;
 use security_common::*;
 
 const NODES: &str = "/apis/metrics.k8s.io/v1beta1/nodes";

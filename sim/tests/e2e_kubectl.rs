@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use metrics_apiserver::api::quantity::parse_quantity;
-use metrics_apiserver::sim::model::{Scenario, SimNode, SimPod};
+use metrics_apiserver_sim::model::{Scenario, SimNode, SimPod};
 use serde_json::Value;
 
 const NODES: usize = 3;
@@ -50,9 +50,16 @@ fn start_sim() -> Sim {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let kubeconfig = dir.join("kubeconfig");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_metrics-apiserver"))
+    // The server binary runs as a process of its own beside the simulator when the workspace
+    // built it (`cargo test --workspace` does); otherwise inside the simulator's process.
+    let sim_bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_metrics-apiserver-sim"));
+    let server_bin = sim_bin.with_file_name("metrics-apiserver");
+    let mut cmd = Command::new(&sim_bin);
+    if server_bin.exists() {
+        cmd.arg("--server-binary").arg(&server_bin);
+    }
+    let mut child = cmd
         .args([
-            "simulate",
             "--nodes",
             &NODES.to_string(),
             "--pods-per-node",
@@ -71,7 +78,7 @@ fn start_sim() -> Sim {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("start metrics-apiserver simulate");
+        .expect("start metrics-apiserver-sim");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {

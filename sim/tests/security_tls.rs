@@ -7,7 +7,7 @@ mod security_common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use metrics_apiserver::sim::certs::Leaf;
+use metrics_apiserver_sim::certs::Leaf;
 use rustls::client::ResolvesClientCert;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::sign::CertifiedKey;
@@ -154,7 +154,7 @@ async fn handshake_names_both_cas_and_rotated_certificates_reach_new_connections
         );
         // A certificate the server cannot verify does not fail the handshake (Go's
         // RequestClientCert); the request is simply not authenticated by it.
-        let stranger = metrics_apiserver::sim::certs::SimCa::generate_named("elsewhere")
+        let stranger = metrics_apiserver_sim::certs::SimCa::generate_named("elsewhere")
             .unwrap()
             .client_leaf("x", None)
             .unwrap();
@@ -252,7 +252,7 @@ async fn a_front_proxy_ca_rotated_in_the_configmap_is_followed() {
 
         // kube-apiserver rotates its front-proxy CA and rewrites the ConfigMap.
         let new_ca =
-            metrics_apiserver::sim::certs::SimCa::generate_named("front-proxy-ca-2").unwrap();
+            metrics_apiserver_sim::certs::SimCa::generate_named("front-proxy-ca-2").unwrap();
         env.sim
             .auth
             .set_configmap("requestheader-client-ca-file", &new_ca.cert_pem);
