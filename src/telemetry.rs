@@ -234,30 +234,33 @@ impl Collector for StateCollector {
         for (name, help, samples, counter) in &self.values {
             if *counter {
                 let kind = ConstCounter::new(0u64).metric_type();
-                let mut family = encoder.encode_descriptor(name, help, None, kind)?;
-                for (k, v, value) in samples {
-                    let c = ConstCounter::new(*value as u64);
-                    if k.is_empty() {
-                        c.encode(family.encode_family(&NO_LABELS)?)?;
-                    } else {
-                        c.encode(family.encode_family(&[(*k, *v)])?)?;
-                    }
-                }
+                let family = encoder.encode_descriptor(name, help, None, kind)?;
+                encode_samples(family, samples, |v| ConstCounter::new(v as u64))?;
             } else {
                 let kind = ConstGauge::new(0i64).metric_type();
-                let mut family = encoder.encode_descriptor(name, help, None, kind)?;
-                for (k, v, value) in samples {
-                    let g = ConstGauge::new(*value);
-                    if k.is_empty() {
-                        g.encode(family.encode_family(&NO_LABELS)?)?;
-                    } else {
-                        g.encode(family.encode_family(&[(*k, *v)])?)?;
-                    }
-                }
+                let family = encoder.encode_descriptor(name, help, None, kind)?;
+                encode_samples(family, samples, ConstGauge::new)?;
             }
         }
         Ok(())
     }
+}
+
+/// Encodes one family's samples, each with its one label or none.
+fn encode_samples<M: EncodeMetric>(
+    mut family: prometheus_client::encoding::MetricEncoder<'_>,
+    samples: &[(&'static str, &'static str, f64)],
+    metric: impl Fn(f64) -> M,
+) -> Result<(), std::fmt::Error> {
+    for (k, v, value) in samples {
+        let m = metric(*value);
+        if k.is_empty() {
+            m.encode(family.encode_family(&NO_LABELS)?)?;
+        } else {
+            m.encode(family.encode_family(&[(*k, *v)])?)?;
+        }
+    }
+    Ok(())
 }
 
 impl Telemetry {
