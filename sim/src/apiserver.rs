@@ -32,8 +32,22 @@ use super::store::{
     Event, EventType, FieldSelector, Filter, Kind, LabelSelector, Store, Stored, WatchStart,
 };
 
-/// API group/version the aggregation layer proxies to our server.
+/// API group/version the aggregation layer proxies to our server (the `v1beta1` APIService).
 pub const METRICS_PREFIX: &str = "/apis/metrics.k8s.io/v1beta1";
+
+/// Every APIService of the group registered with the fake aggregator: kube-apiserver proxies
+/// `/apis/<group>/<version>` and everything under it for each.
+pub const METRICS_PREFIXES: &[&str] = &[METRICS_PREFIX, "/apis/metrics.k8s.io/v1"];
+
+/// Whether the aggregator proxies `path` to the metrics server.
+fn proxied(path: &str) -> bool {
+    METRICS_PREFIXES.iter().any(|p| {
+        path == *p
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
 
 /// Interval between watch BOOKMARK events.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
@@ -439,7 +453,7 @@ impl ApiServer {
                 None,
             );
         }
-        if path == METRICS_PREFIX || path.starts_with(&format!("{METRICS_PREFIX}/")) {
+        if proxied(&path) {
             return self.proxy(req).await;
         }
         if req.method() == Method::POST && (path == TOKEN_REVIEWS || path == ACCESS_REVIEWS) {
@@ -1079,9 +1093,12 @@ fn core_resources() -> Value {
     })
 }
 
+/// The group as the aggregator lists it from the two APIServices: v1beta1 keeps the higher
+/// version priority (preferred), as the manifests register it.
 fn metrics_group() -> Value {
     let gv = json!({"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"});
-    json!({"name": "metrics.k8s.io", "versions": [gv.clone()], "preferredVersion": gv})
+    let v1 = json!({"groupVersion": "metrics.k8s.io/v1", "version": "v1"});
+    json!({"name": "metrics.k8s.io", "versions": [gv.clone(), v1], "preferredVersion": gv})
 }
 
 #[cfg(test)]

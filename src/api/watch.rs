@@ -19,12 +19,15 @@ use tokio::time::Instant;
 
 use super::kind::Kind;
 use super::list::RV_WAIT;
+use super::negotiate::Shape;
 use super::query::{ListQuery, WatchFrom};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
-use super::types::GroupVersion;
+use super::table::{self, IncludeObject};
+use super::types::{Encoding, GroupVersion};
 use crate::store::{
-    Batch, ChangeLog, Event, EventType, HistoryError, Initial, Snapshot, Subscription, WatchStart,
+    Batch, ChangeLog, Event, EventType, HistoryError, Initial, Snapshot, Subscription, Versioned,
+    WatchStart,
 };
 
 /// Watch limits and timing, from flags.
@@ -138,12 +141,72 @@ impl Filter {
     }
 }
 
-fn frame<T: Kind>(etype: &str, value: &T, rv: u64, gv: GroupVersion) -> Bytes {
+/// The form of each event's `object`: the object itself, a one-row Table, or PartialObjectMetadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventForm {
+    /// As negotiated.
+    pub shape: Shape,
+    /// For Tables, what each row carries.
+    pub include: IncludeObject,
+}
+
+impl EventForm {
+    /// Plain JSON objects.
+    pub const OBJECT: EventForm = EventForm {
+        shape: Shape::Object,
+        include: IncludeObject::Metadata,
+    };
+
+    /// The frame-cache slot of this form, for the forms common enough to share: objects, and the
+    /// `meta.k8s.io/v1` Table with metadata rows that `kubectl get -w` asks for.
+    fn slot(self, gv: GroupVersion) -> Option<usize> {
+        match (self.shape, self.include) {
+            (Shape::Object, _) => Some(gv.slot(Encoding::Json)),
+            (Shape::Table("v1"), IncludeObject::Metadata) => Some(gv.slot(Encoding::Table)),
+            _ => None,
+        }
+    }
+}
+
+fn encode_object<T: Kind>(
+    out: &mut Vec<u8>,
+    value: &Arc<T>,
+    rv: u64,
+    gv: GroupVersion,
+    form: EventForm,
+) -> serde_json::Result<()> {
+    match form.shape {
+        Shape::Object => serde_json::to_writer(out, &value.wire(rv, gv, true)),
+        Shape::Table(mv) => {
+            let v = Versioned {
+                rv,
+                value: value.clone(),
+            };
+            let t = table::table(table::object_meta(rv), &[&v], gv, mv, form.include);
+            serde_json::to_writer(out, &t)
+        }
+        Shape::PartialMetadata(mv) => {
+            let v = Versioned {
+                rv,
+                value: value.clone(),
+            };
+            serde_json::to_writer(out, &table::partial(&v, mv))
+        }
+    }
+}
+
+fn frame<T: Kind>(
+    etype: &str,
+    value: &Arc<T>,
+    rv: u64,
+    gv: GroupVersion,
+    form: EventForm,
+) -> Bytes {
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(b"{\"type\":\"");
     out.extend_from_slice(etype.as_bytes());
     out.extend_from_slice(b"\",\"object\":");
-    if serde_json::to_writer(&mut out, &value.wire(rv, gv, true)).is_err() {
+    if encode_object(&mut out, value, rv, gv, form).is_err() {
         return error_frame(&ApiError::internal("encoding a watch event failed"));
     }
     out.extend_from_slice(b"}\n");
@@ -182,22 +245,29 @@ fn bookmark_frame<T: Kind>(rv: u64, gv: GroupVersion, initial_end: bool) -> Byte
 
 /// The event as this watcher sees it, after selector transitions (`cache_watcher.go
 /// convertToWatchEvent`): an object that starts matching is ADDED, one that stops is DELETED.
-fn convert<T: Kind>(e: &Event<T>, filter: &Filter, gv: GroupVersion) -> Option<Bytes> {
+fn convert<T: Kind>(
+    e: &Event<T>,
+    filter: &Filter,
+    gv: GroupVersion,
+    form: EventForm,
+) -> Option<Bytes> {
     let cur = e.kind != EventType::Deleted && filter.matches(&*e.object.value);
     let old = e.prev.as_ref().is_some_and(|p| filter.matches(&*p.value));
     let cached = || {
-        e.frames.get_or_init(gv.slot, || {
-            frame(e.kind.as_str(), &*e.object.value, e.object.rv, gv)
-        })
+        let encode = || frame(e.kind.as_str(), &e.object.value, e.object.rv, gv, form);
+        match form.slot(gv) {
+            Some(slot) => e.frames.get_or_init(slot, encode),
+            None => encode(),
+        }
     };
     match (cur, old) {
         (true, true) => Some(cached()),
         (true, false) if e.kind == EventType::Added => Some(cached()),
-        (true, false) => Some(frame("ADDED", &*e.object.value, e.rv, gv)),
+        (true, false) => Some(frame("ADDED", &e.object.value, e.rv, gv, form)),
         (false, true) if e.kind == EventType::Deleted => Some(cached()),
         (false, true) => {
             let prev = e.prev.as_ref()?;
-            Some(frame("DELETED", &*prev.value, e.rv, gv))
+            Some(frame("DELETED", &prev.value, e.rv, gv, form))
         }
         (false, false) => None,
     }
@@ -217,6 +287,7 @@ enum Source<T: Kind> {
 /// replay, its place in the channel and its queued frames. The reaper drops it.
 struct Heavy<T: Kind> {
     gv: GroupVersion,
+    form: EventForm,
     filter: Filter,
     log: Arc<ChangeLog>,
     source: Source<T>,
@@ -245,7 +316,7 @@ impl<T: Kind> Heavy<T> {
                 continue;
             }
             self.last_rv = e.rv;
-            if let Some(f) = convert(e, &self.filter, self.gv) {
+            if let Some(f) = convert(e, &self.filter, self.gv, self.form) {
                 self.pending.push_back(f);
             }
         }
@@ -290,7 +361,7 @@ impl<T: Kind> Heavy<T> {
                 for _ in 0..256 {
                     let Some(e) = events.pop_front() else { break };
                     self.last_rv = self.last_rv.max(e.rv);
-                    if let Some(f) = convert(&e, &self.filter, self.gv) {
+                    if let Some(f) = convert(&e, &self.filter, self.gv, self.form) {
                         self.pending.push_back(f);
                     }
                 }
@@ -319,7 +390,7 @@ impl<T: Kind> Heavy<T> {
                     last = Some(v.value.key());
                     if self.filter.matches(&*v.value) {
                         self.pending
-                            .push_back(frame("ADDED", &*v.value, v.rv, self.gv));
+                            .push_back(frame("ADDED", &v.value, v.rv, self.gv, self.form));
                     }
                     if count == 256 {
                         break;
@@ -613,6 +684,18 @@ pub async fn serve<T: Kind>(
     gv: GroupVersion,
     namespace: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
+    serve_as::<T>(log, watchers, q, gv, EventForm::OBJECT, namespace).await
+}
+
+/// [`serve`] with each event's object in `form` (a one-row Table, PartialObjectMetadata).
+pub async fn serve_as<T: Kind>(
+    log: &Arc<ChangeLog>,
+    watchers: &Watchers,
+    q: &ListQuery,
+    gv: GroupVersion,
+    form: EventForm,
+    namespace: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
     let from = q.watch_from()?;
     let slot = watchers.acquire().ok_or_else(|| {
         ApiError::too_many_requests("Too many requests, please try again later.", 1)
@@ -631,6 +714,7 @@ pub async fn serve<T: Kind>(
     let deadline = now + timeout(q, &watchers.cfg);
     let mut stream = Heavy::<T> {
         gv,
+        form,
         filter: Filter {
             labels: q.labels.clone(),
             fields: q.fields.clone(),
