@@ -253,3 +253,39 @@ pub fn configure_version(cfg: &mut web::ServiceConfig, gv: GroupVersion) {
         ),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::ResponseError;
+
+    /// A value that cannot be encoded, as a map with a non-string key cannot be in JSON.
+    struct Unencodable;
+
+    impl Serialize for Unencodable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("no encoding for this value"))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_encoding_failure_is_a_500_status_in_every_media_type() {
+        for media in [Media::Json, Media::Yaml] {
+            for pretty in [false, true] {
+                let e = respond(&Unencodable, media, pretty).unwrap_err();
+                let r = e.error_response();
+                assert_eq!(r.status(), 500);
+                assert_eq!(r.headers().get("content-type").unwrap(), "application/json");
+                assert_eq!(
+                    String::from_utf8(e.body()).unwrap(),
+                    r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"encoding the response: no encoding for this value","reason":"InternalError","code":500}"#
+                );
+            }
+        }
+        let ok = respond(&serde_json::json!({"a": "1"}), Media::Yaml, false).unwrap();
+        assert_eq!(
+            ok.headers().get("content-type").unwrap(),
+            "application/yaml"
+        );
+    }
+}
