@@ -49,6 +49,20 @@ fn proxied(path: &str) -> bool {
     })
 }
 
+/// Whether `path` is OpenAPI the aggregator serves from the metrics server's documents.
+///
+/// kube-apiserver merges each APIService's `/openapi/v2` into its own and copies the keys of its
+/// `/openapi/v3` root verbatim, then proxies `/openapi/v3/<key>` to the APIService that listed the
+/// key. The fake apiserver has no OpenAPI of its own, so each merge is exactly the backend's
+/// document, and serving it through the proxy is what the aggregator's merge would produce.
+fn openapi_from_backend(path: &str) -> bool {
+    path == "/openapi/v2"
+        || path == "/openapi/v3"
+        || METRICS_PREFIXES
+            .iter()
+            .any(|p| path == format!("/openapi/v3{p}"))
+}
+
 /// Interval between watch BOOKMARK events.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
 
@@ -453,7 +467,7 @@ impl ApiServer {
                 None,
             );
         }
-        if proxied(&path) {
+        if proxied(&path) || openapi_from_backend(&path) {
             return self.proxy(req).await;
         }
         if req.method() == Method::POST && (path == TOKEN_REVIEWS || path == ACCESS_REVIEWS) {
@@ -829,6 +843,8 @@ impl ApiServer {
             header::ACCEPT_ENCODING,
             header::CONTENT_TYPE,
             header::USER_AGENT,
+            // kube-apiserver's proxy passes conditional requests through (OpenAPI, discovery).
+            header::IF_NONE_MATCH,
         ] {
             if let Some(v) = req.headers().get(&name) {
                 headers.insert(name, v.clone());

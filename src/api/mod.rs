@@ -9,6 +9,7 @@ pub mod flags;
 pub mod kind;
 pub mod list;
 pub mod negotiate;
+pub mod openapi;
 pub mod quantity;
 pub mod query;
 pub mod resources;
@@ -62,6 +63,8 @@ async fn fallback(req: HttpRequest) -> HttpResponse {
         "/healthz",
         "/livez",
         "/metrics",
+        "/openapi/v2",
+        "/openapi/v3",
         "/readyz",
         "/version",
     ];
@@ -76,6 +79,7 @@ async fn fallback(req: HttpRequest) -> HttpResponse {
 /// Registers every API route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     discovery::configure(cfg);
+    openapi::configure(cfg);
     for gv in types::VERSIONS {
         resources::configure_version(cfg, gv);
     }
