@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use prost::Message;
+
+use super::proto;
 use super::quantity::{format_cpu_nanocores, format_go_duration_ms, format_memory_bytes};
 use super::selector::FieldSelector;
 use super::types::{
@@ -59,6 +62,12 @@ pub trait Kind: Stored {
     /// containers, as metrics-server's convertor sums them), and the window as a Go duration.
     fn table_usage(&self) -> (Vec<(&'static str, String)>, String);
 
+    /// Creation time of the node or pod, Unix seconds (0 when unknown).
+    fn created_s(&self) -> i64;
+
+    /// The object's message of `k8s.io/metrics`' generated.proto at resourceVersion `rv`.
+    fn proto(&self, rv: u64) -> Vec<u8>;
+
     /// Whether the field selector selects this object (nodes expose only `metadata.name`).
     fn fields_match(&self, f: &FieldSelector) -> bool;
 
@@ -100,6 +109,22 @@ impl Kind for NodeObject {
             usage_cells(&self.usage),
             format_go_duration_ms(self.usage.window_ms.max(0) as u64),
         )
+    }
+
+    fn created_s(&self) -> i64 {
+        self.meta.created_s
+    }
+
+    fn proto(&self, rv: u64) -> Vec<u8> {
+        proto::NodeMetrics {
+            metadata: Some(proto::object_meta(self, rv)),
+            timestamp: Some(proto::time_ms(self.usage.timestamp_ms)),
+            window: Some(proto::Duration {
+                duration: Some(self.usage.window_ms.max(0) * 1_000_000),
+            }),
+            usage: proto::usage_map(&usage_cells(&self.usage)),
+        }
+        .encode_to_vec()
     }
 
     fn wire(&self, rv: u64, gv: GroupVersion, typed: bool) -> NodeMetrics<'_> {
@@ -167,6 +192,29 @@ impl Kind for PodObject {
             usage_cells(&sum),
             format_go_duration_ms(self.window_ms.max(0) as u64),
         )
+    }
+
+    fn created_s(&self) -> i64 {
+        self.meta.created_s
+    }
+
+    fn proto(&self, rv: u64) -> Vec<u8> {
+        proto::PodMetrics {
+            metadata: Some(proto::object_meta(self, rv)),
+            timestamp: Some(proto::time_ms(self.timestamp_ms)),
+            window: Some(proto::Duration {
+                duration: Some(self.window_ms.max(0) * 1_000_000),
+            }),
+            containers: self
+                .containers
+                .iter()
+                .map(|(name, u)| proto::ContainerMetrics {
+                    name: Some(name.to_string()),
+                    usage: proto::usage_map(&usage_cells(u)),
+                })
+                .collect(),
+        }
+        .encode_to_vec()
     }
 
     fn wire(&self, rv: u64, gv: GroupVersion, typed: bool) -> PodMetrics<'_> {

@@ -10,6 +10,7 @@ pub mod kind;
 pub mod list;
 pub mod negotiate;
 pub mod openapi;
+pub mod proto;
 pub mod quantity;
 pub mod query;
 pub mod resources;

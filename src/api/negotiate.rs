@@ -17,6 +17,8 @@ pub enum Media {
     Json,
     /// `application/yaml`, as kube-apiserver writes it (keys sorted, sigs.k8s.io/yaml style).
     Yaml,
+    /// `application/vnd.kubernetes.protobuf`: objects and lists only (never Tables, as in Go).
+    Protobuf,
 }
 
 impl Media {
@@ -25,6 +27,7 @@ impl Media {
         match self {
             Media::Json => "application/json",
             Media::Yaml => "application/yaml",
+            Media::Protobuf => super::proto::CONTENT_TYPE,
         }
     }
 }
@@ -147,7 +150,12 @@ pub fn parse_accept(header: &str) -> Vec<Clause> {
 pub fn served(endpoint: Endpoint) -> &'static [&'static str] {
     match endpoint {
         Endpoint::Watch => &["application/json"],
-        _ => &["application/json", "application/yaml"],
+        Endpoint::Document => &["application/json", "application/yaml"],
+        Endpoint::Get | Endpoint::List => &[
+            "application/json",
+            "application/yaml",
+            "application/vnd.kubernetes.protobuf",
+        ],
     }
 }
 
@@ -156,6 +164,11 @@ fn media_of(c: &Clause, endpoint: Endpoint) -> Option<Media> {
     match (c.typ.as_str(), c.subtype.as_str()) {
         ("*", "*") | ("application", "*") | ("application", "json") => Some(Media::Json),
         ("application", "yaml") if yaml_ok => Some(Media::Yaml),
+        ("application", "vnd.kubernetes.protobuf")
+            if matches!(endpoint, Endpoint::Get | Endpoint::List) =>
+        {
+            Some(Media::Protobuf)
+        }
         _ => None,
     }
 }
@@ -190,7 +203,10 @@ fn shape_of(c: &Clause, endpoint: Endpoint, media: Media) -> Option<Shape> {
         Some("v1beta1") => "v1beta1",
         _ => return None,
     };
-    let _ = media;
+    // Go never transforms into protobuf: a Table clause of that media type is skipped.
+    if media == Media::Protobuf {
+        return None;
+    }
     match (as_, endpoint) {
         ("Table", _) => Some(Shape::Table(version)),
         ("PartialObjectMetadata", Endpoint::Get | Endpoint::Watch) => {
@@ -268,12 +284,35 @@ mod tests {
             .media,
             Media::Yaml
         );
+        for proto in [
+            "application/vnd.kubernetes.protobuf, */*",
+            "application/vnd.kubernetes.protobuf,application/json",
+            "application/vnd.kubernetes.protobuf",
+        ] {
+            assert_eq!(out(proto, Endpoint::List).unwrap().media, Media::Protobuf);
+            // Watch streams are JSON here: the fallback is taken, or a 406 without one.
+            assert_eq!(
+                out(proto, Endpoint::Watch).map(|o| o.media),
+                if proto.contains(',') {
+                    Ok(Media::Json)
+                } else {
+                    Err(ApiError::not_acceptable(&["application/json"]))
+                }
+            );
+        }
+        // A Table is never protobuf: that clause is skipped for the next.
+        assert_eq!(
+            out(
+                "application/vnd.kubernetes.protobuf;as=Table;g=meta.k8s.io;v=v1,application/json",
+                Endpoint::List
+            )
+            .unwrap(),
+            Output::JSON
+        );
         for json in [
             "*/*",
             "application/*",
             "application/json",
-            "application/vnd.kubernetes.protobuf, */*",
-            "application/vnd.kubernetes.protobuf,application/json",
             "text/html;q=0.9, application/json;q=0.8",
             "*",
         ] {
@@ -322,17 +361,22 @@ mod tests {
     fn nothing_served_is_a_406_listing_what_is() {
         for bad in [
             "text/html",
-            "application/vnd.kubernetes.protobuf",
             "application/json;q=0",
             "application/json;as=Table;g=meta.k8s.io;v=v3",
         ] {
             let e = out(bad, Endpoint::Get).unwrap_err();
             assert_eq!(
                 String::from_utf8(e.body()).unwrap(),
-                r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"only the following media types are accepted: application/json, application/yaml","reason":"NotAcceptable","code":406}"#,
+                r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf","reason":"NotAcceptable","code":406}"#,
                 "{bad}"
             );
         }
+        assert_eq!(
+            out("application/vnd.kubernetes.protobuf", Endpoint::Document)
+                .unwrap_err()
+                .message,
+            "only the following media types are accepted: application/json, application/yaml"
+        );
         let e = out("application/yaml", Endpoint::Watch).unwrap_err();
         assert_eq!(
             e.message,

@@ -10,7 +10,7 @@ use super::status::ApiError;
 use super::table::{self, IncludeObject};
 use super::types::{GROUP, GroupVersion};
 use super::watch::{self, EventForm};
-use super::{ApiState, get_or_head, list, yaml};
+use super::{ApiState, get_or_head, list, proto, yaml};
 use crate::store::{NodeObject, PodObject, Versioned};
 
 /// Pretty output for `?pretty`, the `pretty=1` media-type parameter, and the user agents Go
@@ -40,11 +40,24 @@ pub fn respond<T: Serialize>(
         Media::Json if pretty => serde_json::to_vec_pretty(value).map_err(fail)?,
         Media::Json => serde_json::to_vec(value).map_err(fail)?,
         Media::Yaml => yaml::to_yaml(&serde_json::to_value(value).map_err(fail)?).into_bytes(),
+        Media::Protobuf => {
+            return Err(ApiError::internal(
+                "encoding the response: no protobuf form for this document",
+            ));
+        }
     };
     Ok(HttpResponse::Ok()
         .content_type(media.content_type())
         .insert_header(("Cache-Control", "no-cache, private"))
         .body(body))
+}
+
+/// A protobuf body.
+fn protobuf(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(proto::CONTENT_TYPE)
+        .insert_header(("Cache-Control", "no-cache, private"))
+        .body(body)
 }
 
 /// A collection path: list, or watch when asked (`?watch=true` or the `/watch/` path form).
@@ -92,6 +105,11 @@ async fn collection<T: Kind>(
     let page = list::page(&snap, &q, namespace, start, before);
     let pretty = wants_pretty(req, &q, out);
     match out.shape {
+        Shape::Object if out.media == Media::Protobuf => Ok(protobuf(proto::list(
+            &list::list_meta(snap.rv, &page),
+            &page.items,
+            gv,
+        ))),
         Shape::Object => respond(&list::document(snap.rv, &page, gv), out.media, pretty),
         Shape::Table(mv) => respond(
             &table::table(
@@ -122,6 +140,7 @@ fn respond_one<T: Kind>(
     let out = negotiate(req, Endpoint::Get)?;
     let pretty = wants_pretty(req, q, out);
     match out.shape {
+        Shape::Object if out.media == Media::Protobuf => Ok(protobuf(proto::object(v, gv))),
         Shape::Object => respond(&v.value.wire(v.rv, gv, true), out.media, pretty),
         Shape::Table(mv) => {
             let include = IncludeObject::parse(req.query_string())?;
