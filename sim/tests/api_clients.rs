@@ -137,7 +137,7 @@ async fn kubectl_python_and_kube_rs_read_metrics() {
     );
     let rows = &out[1..out.len() - 2];
     assert_eq!(rows.len(), in_ns);
-    let total_cpu: f64 = column(&rows.to_vec(), 1).iter().sum();
+    let total_cpu: f64 = column(rows, 1).iter().sum();
     let summed = parse_quantity(cols(last)[0]).unwrap();
     assert!(
         (summed - total_cpu).abs() <= 0.001 * rows.len() as f64 + 1e-9,

@@ -97,8 +97,9 @@ pub fn wants_aggregated(accept: &str) -> Option<&'static str> {
                 _ => continue,
             }
         }
+        // A plain clause before any aggregated one: the legacy document.
         if c.param("as").is_none() {
-            return None;
+            break;
         }
     }
     None

@@ -1,4 +1,4 @@
-//! Flags of the API surface: which version discovery prefers, and whether swap is served.
+//! Flags of the API surface: which version discovery prefers.
 
 use clap::Args;
 
@@ -11,16 +11,12 @@ pub struct ApiArgs {
     /// `v1beta1` by default, as every server before Kubernetes 1.37 served only that; ours.
     #[arg(long, default_value = "v1beta1", value_parser = ["v1beta1", "v1"])]
     pub preferred_version: String,
-    /// Leave `swap` out of `usage`, for readers that reject keys they do not know; ours.
-    #[arg(long)]
-    pub disable_swap: bool,
 }
 
 impl Default for ApiArgs {
     fn default() -> Self {
         ApiArgs {
             preferred_version: "v1beta1".into(),
-            disable_swap: false,
         }
     }
 }

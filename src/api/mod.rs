@@ -6,6 +6,7 @@
 
 pub mod discovery;
 pub mod flags;
+pub mod frames;
 pub mod kind;
 pub mod list;
 pub mod negotiate;
@@ -36,7 +37,7 @@ pub struct ApiState {
     pub index: Arc<ClusterIndex>,
     /// Watch limits and the shutdown signal.
     pub watchers: watch::Watchers,
-    /// The API's flags (preferred version, swap).
+    /// The API's flags (the preferred version).
     pub options: flags::ApiArgs,
 }
 
