@@ -319,7 +319,7 @@ async fn both_versions_every_accept_form_and_every_error() {
         status(
             406,
             "NotAcceptable",
-            "only the following media types are accepted: application/json"
+            "only the following media types are accepted: application/json, application/vnd.kubernetes.protobuf"
         )
     );
     let (s, _, _, b) = get(

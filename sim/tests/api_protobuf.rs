@@ -1,6 +1,7 @@
 //! Protobuf through the aggregation proxy, checked by a decoder written here from the wire format
 //! alone (no prost, no message types): the `k8s\0` envelope, `runtime.Unknown`, and every field of
-//! NodeMetrics, PodMetrics and their lists compared with the JSON answer at the same resourceVersion.
+//! NodeMetrics, PodMetrics and their lists compared with the JSON answer at the same resourceVersion,
+//! and the length-prefixed `WatchEvent` frames of a watch (objects, bookmarks, errors).
 
 mod common;
 
@@ -164,6 +165,34 @@ fn item(b: &[u8], pod: bool) -> Value {
     v
 }
 
+/// The frames of a protobuf watch body: (type, the object's kind, the object's message).
+fn frames(body: &[u8]) -> Vec<(String, String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < body.len() {
+        let n = u32::from_be_bytes(body[i..i + 4].try_into().unwrap()) as usize;
+        let ev = fields(&body[i + 4..i + 4 + n]);
+        i += 4 + n;
+        let ext = fields(&one(&ev, 2).expect("object"));
+        let (_, kind, raw, _, _) = envelope(&one(&ext, 1).expect("raw"));
+        out.push((string(&ev, 1).unwrap(), kind, raw));
+    }
+    out
+}
+
+/// A watch body read to its end (the stream may end without a TLS close_notify, as every watch
+/// reader here tolerates).
+async fn fetch_stream(http: &reqwest::Client, url: &str, accept: &str) -> (String, Vec<u8>) {
+    let mut r = http.get(url).header("Accept", accept).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{url}");
+    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = r.chunk().await {
+        body.extend_from_slice(&chunk);
+    }
+    (ct, body)
+}
+
 async fn fetch(http: &reqwest::Client, url: &str, accept: &str) -> (String, Vec<u8>) {
     let r = http.get(url).header("Accept", accept).send().await.unwrap();
     assert_eq!(r.status(), 200, "{url}");
@@ -245,13 +274,64 @@ async fn protobuf_answers_decode_to_the_json_answers() {
             }
         }
     }
-    // Watch streams stay JSON: the `*/*` fallback is taken.
-    let r = http
-        .get(c.via_proxy("/apis/metrics.k8s.io/v1/nodes?watch=true&timeoutSeconds=1"))
-        .header("Accept", "application/vnd.kubernetes.protobuf, */*")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["content-type"], "application/json");
+    // Watch: length-prefixed WatchEvents, each object in its envelope; then the initial-events-end
+    // bookmark of a streaming list; a too-old resourceVersion is an ERROR event with a 410 Status.
+    let (_, jb) = fetch(
+        &http,
+        &c.via_proxy("/apis/metrics.k8s.io/v1/nodes"),
+        "application/json",
+    )
+    .await;
+    let json: Value = serde_json::from_slice(&jb).unwrap();
+    let names: Vec<&str> = json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
+    let url = c.via_proxy(
+        "/apis/metrics.k8s.io/v1/nodes?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=2",
+    );
+    let (ct, body) = fetch_stream(
+        &http,
+        &url,
+        "application/vnd.kubernetes.protobuf;stream=watch, application/json",
+    )
+    .await;
+    assert_eq!(ct, "application/vnd.kubernetes.protobuf;stream=watch");
+    let events = frames(&body);
+    let added: Vec<String> = events
+        .iter()
+        .filter(|(t, _, _)| t == "ADDED")
+        .map(|(_, k, raw)| {
+            assert_eq!(k, "NodeMetrics");
+            item(raw, false)["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(added, names);
+    let (t, k, raw) = &events[names.len()];
+    assert_eq!((t.as_str(), k.as_str()), ("BOOKMARK", "NodeMetrics"));
+    let meta = fields(&one(&fields(raw), 1).unwrap());
+    let annotations = entries(&meta, 12);
+    assert_eq!(annotations[0].0, "k8s.io/initial-events-end");
+    assert_eq!(annotations[0].1, b"true");
+    let url = c.via_proxy("/apis/metrics.k8s.io/v1beta1/pods?watch=true&resourceVersion=1");
+    let (_, body) = fetch_stream(&http, &url, "application/vnd.kubernetes.protobuf").await;
+    let events = frames(&body);
+    assert_eq!(events.len(), 1);
+    let (t, k, raw) = &events[0];
+    assert_eq!((t.as_str(), k.as_str()), ("ERROR", "Status"));
+    let st = fields(raw);
+    assert_eq!(string(&st, 2).as_deref(), Some("Failure"));
+    assert_eq!(string(&st, 4).as_deref(), Some("Expired"));
+    assert!(
+        string(&st, 3)
+            .unwrap()
+            .starts_with("too old resource version: 1 (")
+    );
+    assert_eq!(int(&st, 6), Some(410));
     c.shutdown().await;
 }

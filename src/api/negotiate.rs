@@ -17,7 +17,7 @@ pub enum Media {
     Json,
     /// `application/yaml`, as kube-apiserver writes it (keys sorted, sigs.k8s.io/yaml style).
     Yaml,
-    /// `application/vnd.kubernetes.protobuf`: objects and lists only (never Tables, as in Go).
+    /// `application/vnd.kubernetes.protobuf`: objects, lists and watch streams (never Tables, as in Go).
     Protobuf,
 }
 
@@ -149,7 +149,7 @@ pub fn parse_accept(header: &str) -> Vec<Clause> {
 /// The media types an endpoint serves, in the order Go lists them in a 406.
 pub fn served(endpoint: Endpoint) -> &'static [&'static str] {
     match endpoint {
-        Endpoint::Watch => &["application/json"],
+        Endpoint::Watch => &["application/json", "application/vnd.kubernetes.protobuf"],
         Endpoint::Document => &["application/json", "application/yaml"],
         Endpoint::Get | Endpoint::List => &[
             "application/json",
@@ -164,9 +164,7 @@ fn media_of(c: &Clause, endpoint: Endpoint) -> Option<Media> {
     match (c.typ.as_str(), c.subtype.as_str()) {
         ("*", "*") | ("application", "*") | ("application", "json") => Some(Media::Json),
         ("application", "yaml") if yaml_ok => Some(Media::Yaml),
-        ("application", "vnd.kubernetes.protobuf")
-            if matches!(endpoint, Endpoint::Get | Endpoint::List) =>
-        {
+        ("application", "vnd.kubernetes.protobuf") if endpoint != Endpoint::Document => {
             Some(Media::Protobuf)
         }
         _ => None,
@@ -290,15 +288,7 @@ mod tests {
             "application/vnd.kubernetes.protobuf",
         ] {
             assert_eq!(out(proto, Endpoint::List).unwrap().media, Media::Protobuf);
-            // Watch streams are JSON here: the fallback is taken, or a 406 without one.
-            assert_eq!(
-                out(proto, Endpoint::Watch).map(|o| o.media),
-                if proto.contains(',') {
-                    Ok(Media::Json)
-                } else {
-                    Err(ApiError::not_acceptable(&["application/json"]))
-                }
-            );
+            assert_eq!(out(proto, Endpoint::Watch).unwrap().media, Media::Protobuf);
         }
         // A Table is never protobuf: that clause is skipped for the next.
         assert_eq!(
@@ -380,7 +370,7 @@ mod tests {
         let e = out("application/yaml", Endpoint::Watch).unwrap_err();
         assert_eq!(
             e.message,
-            "only the following media types are accepted: application/json"
+            "only the following media types are accepted: application/json, application/vnd.kubernetes.protobuf"
         );
         assert!(
             out(

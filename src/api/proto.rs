@@ -68,6 +68,9 @@ pub struct ObjectMeta {
     /// Labels.
     #[prost(btree_map = "string, string", tag = "11")]
     pub labels: BTreeMap<String, String>,
+    /// Annotations: only bookmarks carry any (`k8s.io/initial-events-end`).
+    #[prost(btree_map = "string, string", tag = "12")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// `metav1.ListMeta`.
@@ -186,6 +189,7 @@ pub fn object_meta<T: Kind>(v: &T, rv: u64) -> ObjectMeta {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        annotations: BTreeMap::new(),
     }
 }
 
@@ -246,4 +250,114 @@ pub fn list<T: Kind>(meta: &WireListMeta, items: &[&Versioned<T>], gv: GroupVers
         raw.extend_from_slice(&m);
     }
     envelope(gv.api_version, T::LIST_KIND, raw)
+}
+
+/// `metav1.StatusCause`.
+#[derive(Clone, PartialEq, Message)]
+pub struct StatusCause {
+    /// Machine-readable reason.
+    #[prost(string, optional, tag = "1")]
+    pub reason: Option<String>,
+    /// Message.
+    #[prost(string, optional, tag = "2")]
+    pub message: Option<String>,
+    /// Field.
+    #[prost(string, optional, tag = "3")]
+    pub field: Option<String>,
+}
+
+/// `metav1.StatusDetails`.
+#[derive(Clone, PartialEq, Message)]
+pub struct StatusDetails {
+    /// Name.
+    #[prost(string, optional, tag = "1")]
+    pub name: Option<String>,
+    /// Group.
+    #[prost(string, optional, tag = "2")]
+    pub group: Option<String>,
+    /// Kind.
+    #[prost(string, optional, tag = "3")]
+    pub kind: Option<String>,
+    /// Causes.
+    #[prost(message, repeated, tag = "4")]
+    pub causes: Vec<StatusCause>,
+    /// Retry-After seconds.
+    #[prost(int32, optional, tag = "5")]
+    pub retry_after_seconds: Option<i32>,
+}
+
+/// `metav1.Status`: what an `ERROR` event of a protobuf watch carries.
+#[derive(Clone, PartialEq, Message)]
+pub struct Status {
+    /// Always empty.
+    #[prost(message, optional, tag = "1")]
+    pub metadata: Option<ListMeta>,
+    /// `Failure`.
+    #[prost(string, optional, tag = "2")]
+    pub status: Option<String>,
+    /// Message.
+    #[prost(string, optional, tag = "3")]
+    pub message: Option<String>,
+    /// Reason.
+    #[prost(string, optional, tag = "4")]
+    pub reason: Option<String>,
+    /// Details.
+    #[prost(message, optional, tag = "5")]
+    pub details: Option<StatusDetails>,
+    /// HTTP code.
+    #[prost(int32, optional, tag = "6")]
+    pub code: Option<i32>,
+}
+
+/// The Status message of an API error.
+pub fn status(e: &super::status::ApiError) -> Vec<u8> {
+    Status {
+        metadata: Some(ListMeta::default()),
+        status: Some("Failure".into()),
+        message: Some(e.message.clone()),
+        reason: Some(e.reason.to_string()),
+        details: e.details.as_ref().map(|d| StatusDetails {
+            name: d.name.clone(),
+            group: d.group.map(str::to_string),
+            kind: d.kind.map(str::to_string),
+            causes: d
+                .causes
+                .iter()
+                .map(|c| StatusCause {
+                    reason: Some(c.reason.to_string()),
+                    message: Some(c.message.clone()),
+                    field: c.field.map(str::to_string),
+                })
+                .collect(),
+            retry_after_seconds: d.retry_after_seconds.map(|s| s as i32),
+        }),
+        code: Some(i32::from(e.code)),
+    }
+    .encode_to_vec()
+}
+
+/// The enveloped object of a BOOKMARK: only `metadata.resourceVersion` (and, ending the initial
+/// events, the annotations a streaming list waits for, with the empty list's blueprint encoded as
+/// this stream encodes lists).
+pub fn bookmark<T: Kind>(rv: u64, gv: GroupVersion, initial_end: bool) -> Vec<u8> {
+    let mut annotations = BTreeMap::new();
+    if initial_end {
+        use base64::Engine;
+        let blueprint = envelope(gv.api_version, T::LIST_KIND, vec![0x0a, 0x00]);
+        annotations.insert("k8s.io/initial-events-end".into(), "true".into());
+        annotations.insert(
+            "kubernetes.io/initial-events-list-blueprint".into(),
+            base64::engine::general_purpose::STANDARD.encode(blueprint),
+        );
+    }
+    let object = NodeMetrics {
+        metadata: Some(ObjectMeta {
+            resource_version: Some(rv.to_string()),
+            annotations,
+            ..ObjectMeta::default()
+        }),
+        ..NodeMetrics::default()
+    };
+    // NodeMetrics and PodMetrics share field 1 (metadata): one message serves both kinds.
+    envelope(gv.api_version, T::KIND, object.encode_to_vec())
 }

@@ -98,6 +98,7 @@ async fn collection<T: Kind>(
         let form = EventForm {
             shape: out.shape,
             include,
+            protobuf: out.media == Media::Protobuf,
         };
         return watch::serve_as::<T>(log, &state.watchers, &q, gv, form, namespace).await;
     }

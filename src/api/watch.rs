@@ -224,7 +224,7 @@ impl<T: Kind> Heavy<T> {
             self.last_rv,
             self.log.current()
         ));
-        self.pending.push_back(error_frame(&e));
+        self.pending.push_back(error_frame(self.form, &e));
         self.rx = None;
         self.ending = true;
     }
@@ -245,7 +245,7 @@ impl<T: Kind> Heavy<T> {
         let rv = current.max(self.last_rv);
         self.last_rv = rv;
         self.pending
-            .push_back(bookmark_frame::<T>(rv, self.gv, false));
+            .push_back(bookmark_frame::<T>(rv, self.gv, self.form, false));
     }
 
     /// Fills `pending` from the initial state or replay, a few hundred objects at a time, so a
@@ -308,7 +308,7 @@ impl<T: Kind> Heavy<T> {
             && self.bookmarks
         {
             self.pending
-                .push_back(bookmark_frame::<T>(rv, self.gv, true));
+                .push_back(bookmark_frame::<T>(rv, self.gv, self.form, true));
         }
         true
     }
@@ -494,6 +494,7 @@ impl Registry {
 /// A watch stream: the shutdown signal and the reapable state.
 struct Watch<T: Kind> {
     shared: Arc<Shared<T>>,
+    form: EventForm,
     shutdown: tokio::sync::watch::Receiver<bool>,
     finished: bool,
 }
@@ -504,9 +505,12 @@ impl<T: Kind> Watch<T> {
         if std::mem::replace(&mut self.finished, true) {
             return None;
         }
-        Some(error_frame(&ApiError::expired(
-            "too old resource version: the watcher stopped reading and fell behind",
-        )))
+        Some(error_frame(
+            self.form,
+            &ApiError::expired(
+                "too old resource version: the watcher stopped reading and fell behind",
+            ),
+        ))
     }
 
     async fn next_chunk(&mut self) -> Option<Bytes> {
@@ -659,19 +663,17 @@ pub async fn serve_as<T: Kind>(
             }
         }
         Err(HistoryError::TooOld { requested, horizon }) => {
-            stream
-                .pending
-                .push_back(error_frame(&ApiError::expired(format!(
-                    "too old resource version: {requested} ({horizon})"
-                ))));
+            stream.pending.push_back(error_frame(
+                form,
+                &ApiError::expired(format!("too old resource version: {requested} ({horizon})")),
+            ));
             stream.ending = true;
         }
         Err(HistoryError::TooLarge { requested, current }) => {
-            stream
-                .pending
-                .push_back(error_frame(&ApiError::too_large_resource_version(
-                    requested, current,
-                )));
+            stream.pending.push_back(error_frame(
+                form,
+                &ApiError::too_large_resource_version(requested, current),
+            ));
             stream.ending = true;
         }
     }
@@ -689,6 +691,7 @@ pub async fn serve_as<T: Kind>(
     watchers.registry.add(weak);
     let watch = Watch {
         shared,
+        form,
         shutdown: watchers.shutdown.clone(),
         finished: false,
     };
@@ -698,7 +701,7 @@ pub async fn serve_as<T: Kind>(
             .map(|b| (Ok::<_, std::convert::Infallible>(b), s))
     });
     Ok(HttpResponse::Ok()
-        .content_type("application/json")
+        .content_type(form.content_type())
         .insert_header(("Cache-Control", "no-cache, private"))
         .streaming(body))
 }
