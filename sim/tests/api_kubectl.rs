@@ -207,5 +207,36 @@ async fn kubectl_get_prints_metrics_servers_table() {
         lines[1..].iter().all(|l| l.starts_with("sim-node-")),
         "no repeated header: {out}"
     );
+    // get podmetrics -A -w: NAMESPACE too, every pod listed, then rows for scrape updates.
+    let child = Command::new("kubectl")
+        .args([
+            "--kubeconfig",
+            &kc,
+            "get",
+            "podmetrics",
+            "-A",
+            "-w",
+            "--request-timeout=14s",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&child.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        words(lines[0]),
+        ["NAMESPACE", "NAME", "CPU", "MEMORY", "WINDOW"],
+        "{out}"
+    );
+    let listed: Vec<String> = lines[1..=all.len()]
+        .iter()
+        .map(|l| format!("{}/{}", words(l)[0], words(l)[1]))
+        .collect();
+    assert_eq!(listed, all);
+    assert!(lines.len() > all.len() + 1, "updates after the list: {out}");
+    assert!(lines[all.len() + 1..].iter().all(|l| all.contains(&format!(
+        "{}/{}",
+        words(l)[0],
+        words(l)[1]
+    ))));
     c.shutdown().await;
 }
