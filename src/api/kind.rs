@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use prost::Message;
-
-use super::proto;
+use super::proto_write;
 use super::quantity::{format_cpu_nanocores, format_go_duration_ms, format_memory_bytes};
 use super::selector::FieldSelector;
 use super::types::{
@@ -116,15 +114,7 @@ impl Kind for NodeObject {
     }
 
     fn proto(&self, rv: u64) -> Vec<u8> {
-        proto::NodeMetrics {
-            metadata: Some(proto::object_meta(self, rv)),
-            timestamp: Some(proto::time_ms(self.usage.timestamp_ms)),
-            window: Some(proto::Duration {
-                duration: Some(self.usage.window_ms.max(0) * 1_000_000),
-            }),
-            usage: proto::usage_map(&usage_cells(&self.usage)),
-        }
-        .encode_to_vec()
+        proto_write::node(self, rv)
     }
 
     fn wire(&self, rv: u64, gv: GroupVersion, typed: bool) -> NodeMetrics<'_> {
@@ -199,22 +189,7 @@ impl Kind for PodObject {
     }
 
     fn proto(&self, rv: u64) -> Vec<u8> {
-        proto::PodMetrics {
-            metadata: Some(proto::object_meta(self, rv)),
-            timestamp: Some(proto::time_ms(self.timestamp_ms)),
-            window: Some(proto::Duration {
-                duration: Some(self.window_ms.max(0) * 1_000_000),
-            }),
-            containers: self
-                .containers
-                .iter()
-                .map(|(name, u)| proto::ContainerMetrics {
-                    name: Some(name.to_string()),
-                    usage: proto::usage_map(&usage_cells(u)),
-                })
-                .collect(),
-        }
-        .encode_to_vec()
+        proto_write::pod(self, rv)
     }
 
     fn wire(&self, rv: u64, gv: GroupVersion, typed: bool) -> PodMetrics<'_> {
