@@ -178,6 +178,9 @@ pub struct ServerArgs {
     /// TLS, delegated authentication and authorization.
     #[command(flatten)]
     pub auth: crate::auth::flags::AuthArgs,
+    /// Served versions and fields of the API.
+    #[command(flatten)]
+    pub api: crate::api::flags::ApiArgs,
 }
 
 /// Flags that say how to reach the cluster's API server.

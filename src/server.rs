@@ -196,6 +196,7 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
             },
             shutdown_rx,
         ),
+        options: args.api.clone(),
     });
     let reaper = api_state.watchers.reaper(store.log().clone());
     let health_state = web::Data::new(Health {

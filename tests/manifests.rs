@@ -109,11 +109,21 @@ fn base_is_least_privilege_locked_down_and_probed() {
     );
     assert_eq!(reader_binding["metadata"]["namespace"], "kube-system");
 
-    let api = find(&objs, "APIService", "v1beta1.metrics.k8s.io");
-    assert_eq!(api["spec"]["group"], "metrics.k8s.io");
-    assert_eq!(api["spec"]["version"], "v1beta1");
-    assert_eq!(api["spec"]["service"]["name"], "metrics-apiserver");
-    assert_eq!(api["spec"]["service"]["namespace"], "kube-system");
+    for (name, version) in [
+        ("v1beta1.metrics.k8s.io", "v1beta1"),
+        ("v1.metrics.k8s.io", "v1"),
+    ] {
+        let api = find(&objs, "APIService", name);
+        assert_eq!(api["spec"]["group"], "metrics.k8s.io");
+        assert_eq!(api["spec"]["version"], version);
+        assert_eq!(api["spec"]["service"]["name"], "metrics-apiserver");
+        assert_eq!(api["spec"]["service"]["namespace"], "kube-system");
+    }
+    let priority = |n: &str| find(&objs, "APIService", n)["spec"]["versionPriority"].as_i64();
+    assert!(
+        priority("v1beta1.metrics.k8s.io") > priority("v1.metrics.k8s.io"),
+        "v1beta1 stays preferred"
+    );
     let svc = find(&objs, "Service", "metrics-apiserver");
     assert_eq!(svc["spec"]["ports"][0]["port"], 443);
 }
@@ -145,7 +155,9 @@ fn high_availability_never_leaves_zero_ready_replicas() {
 #[test]
 fn cert_manager_overlay_wires_the_ca_bundle_instead_of_skipping_verification() {
     let objs = render("manifests/overlays/cert-manager");
-    for api in objs.iter().filter(|o| o["kind"] == "APIService") {
+    let apis: Vec<&Value> = objs.iter().filter(|o| o["kind"] == "APIService").collect();
+    assert_eq!(apis.len(), 2);
+    for api in apis {
         assert_eq!(api["spec"]["insecureSkipTLSVerify"], false, "{api}");
         assert_eq!(
             api["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],

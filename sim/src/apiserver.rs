@@ -32,8 +32,36 @@ use super::store::{
     Event, EventType, FieldSelector, Filter, Kind, LabelSelector, Store, Stored, WatchStart,
 };
 
-/// API group/version the aggregation layer proxies to our server.
+/// API group/version the aggregation layer proxies to our server (the `v1beta1` APIService).
 pub const METRICS_PREFIX: &str = "/apis/metrics.k8s.io/v1beta1";
+
+/// Every APIService of the group registered with the fake aggregator: kube-apiserver proxies
+/// `/apis/<group>/<version>` and everything under it for each.
+pub const METRICS_PREFIXES: &[&str] = &[METRICS_PREFIX, "/apis/metrics.k8s.io/v1"];
+
+/// Whether the aggregator proxies `path` to the metrics server.
+fn proxied(path: &str) -> bool {
+    METRICS_PREFIXES.iter().any(|p| {
+        path == *p
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
+/// Whether `path` is OpenAPI the aggregator serves from the metrics server's documents.
+///
+/// kube-apiserver merges each APIService's `/openapi/v2` into its own and copies the keys of its
+/// `/openapi/v3` root verbatim, then proxies `/openapi/v3/<key>` to the APIService that listed the
+/// key. The fake apiserver has no OpenAPI of its own, so each merge is exactly the backend's
+/// document, and serving it through the proxy is what the aggregator's merge would produce.
+fn openapi_from_backend(path: &str) -> bool {
+    path == "/openapi/v2"
+        || path == "/openapi/v3"
+        || METRICS_PREFIXES
+            .iter()
+            .any(|p| path == format!("/openapi/v3{p}"))
+}
 
 /// Interval between watch BOOKMARK events.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
@@ -439,7 +467,7 @@ impl ApiServer {
                 None,
             );
         }
-        if path == METRICS_PREFIX || path.starts_with(&format!("{METRICS_PREFIX}/")) {
+        if proxied(&path) || openapi_from_backend(&path) {
             return self.proxy(req).await;
         }
         if req.method() == Method::POST && (path == TOKEN_REVIEWS || path == ACCESS_REVIEWS) {
@@ -815,6 +843,8 @@ impl ApiServer {
             header::ACCEPT_ENCODING,
             header::CONTENT_TYPE,
             header::USER_AGENT,
+            // kube-apiserver's proxy passes conditional requests through (OpenAPI, discovery).
+            header::IF_NONE_MATCH,
         ] {
             if let Some(v) = req.headers().get(&name) {
                 headers.insert(name, v.clone());
@@ -1079,9 +1109,12 @@ fn core_resources() -> Value {
     })
 }
 
+/// The group as the aggregator lists it from the two APIServices: v1beta1 keeps the higher
+/// version priority (preferred), as the manifests register it.
 fn metrics_group() -> Value {
     let gv = json!({"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"});
-    json!({"name": "metrics.k8s.io", "versions": [gv.clone()], "preferredVersion": gv})
+    let v1 = json!({"groupVersion": "metrics.k8s.io/v1", "version": "v1"});
+    json!({"name": "metrics.k8s.io", "versions": [gv.clone(), v1], "preferredVersion": gv})
 }
 
 #[cfg(test)]

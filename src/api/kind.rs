@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::proto_write;
 use super::quantity::{format_cpu_nanocores, format_go_duration_ms, format_memory_bytes};
 use super::selector::FieldSelector;
 use super::types::{
@@ -19,6 +20,14 @@ fn usage(u: &Usage) -> ResourceList {
         cpu: format_cpu_nanocores(u.cpu_nanocores),
         memory: format_memory_bytes(u.memory_bytes),
     }
+}
+
+/// Usage as Table cells, sorted by resource name.
+fn usage_cells(u: &Usage) -> Vec<(&'static str, String)> {
+    vec![
+        ("cpu", format_cpu_nanocores(u.cpu_nanocores)),
+        ("memory", format_memory_bytes(u.memory_bytes)),
+    ]
 }
 
 fn created(s: i64) -> Option<String> {
@@ -43,6 +52,19 @@ pub trait Kind: Stored {
     /// The wire form at resourceVersion `rv`; `typed` writes `kind` and `apiVersion` (single objects
     /// and watch events do, list items do not, as Go).
     fn wire(&self, rv: u64, gv: GroupVersion, typed: bool) -> Self::Wire<'_>;
+
+    /// The object's metadata at resourceVersion `rv` (PartialObjectMetadata and Table rows).
+    fn metadata(&self, rv: u64) -> ObjectMeta<'_>;
+
+    /// The Table cells after the name: usage by resource name, sorted (a pod's summed over its
+    /// containers, as metrics-server's convertor sums them), and the window as a Go duration.
+    fn table_usage(&self) -> (Vec<(&'static str, String)>, String);
+
+    /// Creation time of the node or pod, Unix seconds (0 when unknown).
+    fn created_s(&self) -> i64;
+
+    /// The object's message of `k8s.io/metrics`' generated.proto at resourceVersion `rv`.
+    fn proto(&self, rv: u64) -> Vec<u8>;
 
     /// Whether the field selector selects this object (nodes expose only `metadata.name`).
     fn fields_match(&self, f: &FieldSelector) -> bool;
@@ -69,18 +91,37 @@ impl Kind for NodeObject {
     const ZERO_TAIL: &'static str = r#""timestamp":null,"window":"0s","usage":null"#;
     type Wire<'a> = NodeMetrics<'a>;
 
+    fn metadata(&self, rv: u64) -> ObjectMeta<'_> {
+        ObjectMeta {
+            name: &self.name,
+            namespace: None,
+            uid: &self.meta.uid,
+            resource_version: rv.to_string(),
+            creation_timestamp: created(self.meta.created_s),
+            labels: LabelsRef(&self.meta.labels),
+        }
+    }
+
+    fn table_usage(&self) -> (Vec<(&'static str, String)>, String) {
+        (
+            usage_cells(&self.usage),
+            format_go_duration_ms(self.usage.window_ms.max(0) as u64),
+        )
+    }
+
+    fn created_s(&self) -> i64 {
+        self.meta.created_s
+    }
+
+    fn proto(&self, rv: u64) -> Vec<u8> {
+        proto_write::node(self, rv)
+    }
+
     fn wire(&self, rv: u64, gv: GroupVersion, typed: bool) -> NodeMetrics<'_> {
         NodeMetrics {
             kind: typed.then_some(Self::KIND),
             api_version: typed.then_some(gv.api_version),
-            metadata: ObjectMeta {
-                name: &self.name,
-                namespace: None,
-                uid: &self.meta.uid,
-                resource_version: rv.to_string(),
-                creation_timestamp: created(self.meta.created_s),
-                labels: LabelsRef(&self.meta.labels),
-            },
+            metadata: self.metadata(rv),
             timestamp: rfc3339_seconds(self.usage.timestamp_ms),
             window: format_go_duration_ms(self.usage.window_ms.max(0) as u64),
             usage: usage(&self.usage),
@@ -115,18 +156,47 @@ impl Kind for PodObject {
     const ZERO_TAIL: &'static str = r#""timestamp":null,"window":"0s","containers":null"#;
     type Wire<'a> = PodMetrics<'a>;
 
+    fn metadata(&self, rv: u64) -> ObjectMeta<'_> {
+        ObjectMeta {
+            name: &self.key.name,
+            namespace: Some(&self.key.namespace),
+            uid: &self.meta.uid,
+            resource_version: rv.to_string(),
+            creation_timestamp: created(self.meta.created_s),
+            labels: LabelsRef(&self.meta.labels),
+        }
+    }
+
+    fn table_usage(&self) -> (Vec<(&'static str, String)>, String) {
+        let mut sum = Usage {
+            timestamp_ms: self.timestamp_ms,
+            window_ms: self.window_ms,
+            cpu_nanocores: 0,
+            memory_bytes: 0,
+        };
+        for (_, u) in self.containers.iter() {
+            sum.cpu_nanocores += u.cpu_nanocores;
+            sum.memory_bytes += u.memory_bytes;
+        }
+        (
+            usage_cells(&sum),
+            format_go_duration_ms(self.window_ms.max(0) as u64),
+        )
+    }
+
+    fn created_s(&self) -> i64 {
+        self.meta.created_s
+    }
+
+    fn proto(&self, rv: u64) -> Vec<u8> {
+        proto_write::pod(self, rv)
+    }
+
     fn wire(&self, rv: u64, gv: GroupVersion, typed: bool) -> PodMetrics<'_> {
         PodMetrics {
             kind: typed.then_some(Self::KIND),
             api_version: typed.then_some(gv.api_version),
-            metadata: ObjectMeta {
-                name: &self.key.name,
-                namespace: Some(&self.key.namespace),
-                uid: &self.meta.uid,
-                resource_version: rv.to_string(),
-                creation_timestamp: created(self.meta.created_s),
-                labels: LabelsRef(&self.meta.labels),
-            },
+            metadata: self.metadata(rv),
             timestamp: rfc3339_seconds(self.timestamp_ms),
             window: format_go_duration_ms(self.window_ms.max(0) as u64),
             containers: self

@@ -252,6 +252,15 @@ pub fn page<'a, T: Kind>(
     }
 }
 
+/// The list metadata of a page: the snapshot's resourceVersion, the continue token, the count left.
+pub fn list_meta<T: Kind>(snap_rv: u64, page: &Page<'_, T>) -> ListMeta {
+    ListMeta {
+        resource_version: snap_rv.to_string(),
+        continue_token: page.next.as_ref().map(ContinueToken::encode),
+        remaining_item_count: page.remaining,
+    }
+}
+
 /// The list document of a page.
 pub fn document<'a, T: Kind>(
     snap_rv: u64,
@@ -261,11 +270,7 @@ pub fn document<'a, T: Kind>(
     List {
         kind: T::LIST_KIND,
         api_version: gv.api_version,
-        metadata: ListMeta {
-            resource_version: snap_rv.to_string(),
-            continue_token: page.next.as_ref().map(ContinueToken::encode),
-            remaining_item_count: page.remaining,
-        },
+        metadata: list_meta(snap_rv, page),
         items: page
             .items
             .iter()

@@ -1,18 +1,27 @@
-//! The metrics.k8s.io API: discovery, list, get and watch, selectors, paging, Status errors.
+//! The metrics.k8s.io API (`v1beta1` and `v1`): discovery, list, get and watch, selectors, paging,
+//! content negotiation (JSON, YAML, Table, PartialObjectMetadata), Status errors.
 //!
 //! The API knows nothing of kubelets: it reads store snapshots and events, and the cluster index
 //! only to tell a missing node or pod from one without metrics.
 
 pub mod discovery;
+pub mod flags;
+pub mod frames;
 pub mod kind;
 pub mod list;
+pub mod negotiate;
+pub mod openapi;
+pub mod proto;
+pub mod proto_write;
 pub mod quantity;
 pub mod query;
 pub mod resources;
 pub mod selector;
 pub mod status;
+pub mod table;
 pub mod types;
 pub mod watch;
+pub mod yaml;
 
 use std::sync::Arc;
 
@@ -29,9 +38,15 @@ pub struct ApiState {
     pub index: Arc<ClusterIndex>,
     /// Watch limits and the shutdown signal.
     pub watchers: watch::Watchers,
+    /// The API's flags (the preferred version).
+    pub options: flags::ApiArgs,
 }
 
-const PREFIX: &str = "/apis/metrics.k8s.io/v1beta1";
+/// A route for GET and HEAD alike: Go serves HEAD on every GET path, and actix sends no body for it.
+pub fn get_or_head() -> actix_web::Route {
+    use actix_web::guard;
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
 
 /// Anything unmatched: a Status 404 under the API prefix, 405 for other verbs, Go's path index elsewhere.
 async fn fallback(req: HttpRequest) -> HttpResponse {
@@ -46,10 +61,13 @@ async fn fallback(req: HttpRequest) -> HttpResponse {
     let paths = [
         "/apis",
         "/apis/metrics.k8s.io",
-        PREFIX,
+        "/apis/metrics.k8s.io/v1",
+        "/apis/metrics.k8s.io/v1beta1",
         "/healthz",
         "/livez",
         "/metrics",
+        "/openapi/v2",
+        "/openapi/v3",
         "/readyz",
         "/version",
     ];
@@ -64,6 +82,9 @@ async fn fallback(req: HttpRequest) -> HttpResponse {
 /// Registers every API route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     discovery::configure(cfg);
-    resources::configure_version(cfg, types::V1BETA1);
+    openapi::configure(cfg);
+    for gv in types::VERSIONS {
+        resources::configure_version(cfg, gv);
+    }
     cfg.default_service(web::to(fallback));
 }

@@ -3,18 +3,21 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::ApiState;
 use super::kind::Kind;
-use super::list;
+use super::negotiate::{Endpoint, Media, Output, Shape, negotiate};
 use super::query::ListQuery;
 use super::status::ApiError;
+use super::table::{self, IncludeObject};
 use super::types::{GROUP, GroupVersion};
-use super::watch;
-use crate::store::{NodeObject, PodObject};
+use super::watch::{self, EventForm};
+use super::{ApiState, get_or_head, list, proto, yaml};
+use crate::store::{NodeObject, PodObject, Versioned};
 
-/// Pretty output for `?pretty` and for the user agents Go pretty-prints for.
-fn wants_pretty(req: &HttpRequest, q: &ListQuery) -> bool {
+/// Pretty output for `?pretty`, the `pretty=1` media-type parameter, and the user agents Go
+/// pretty-prints for.
+fn wants_pretty(req: &HttpRequest, q: &ListQuery, out: Output) -> bool {
     q.pretty
+        || out.pretty
         || req
             .headers()
             .get("User-Agent")
@@ -26,17 +29,35 @@ fn wants_pretty(req: &HttpRequest, q: &ListQuery) -> bool {
             })
 }
 
-fn respond<T: Serialize>(value: &T, pretty: bool) -> Result<HttpResponse, ApiError> {
-    let body = if pretty {
-        serde_json::to_vec_pretty(value)
-    } else {
-        serde_json::to_vec(value)
+/// Encodes `value` in the negotiated media type; a failure is a 500 Status, never plain text.
+pub fn respond<T: Serialize>(
+    value: &T,
+    media: Media,
+    pretty: bool,
+) -> Result<HttpResponse, ApiError> {
+    let fail = |e: serde_json::Error| ApiError::internal(format!("encoding the response: {e}"));
+    let body = match media {
+        Media::Json if pretty => serde_json::to_vec_pretty(value).map_err(fail)?,
+        Media::Json => serde_json::to_vec(value).map_err(fail)?,
+        Media::Yaml => yaml::to_yaml(&serde_json::to_value(value).map_err(fail)?).into_bytes(),
+        Media::Protobuf => {
+            return Err(ApiError::internal(
+                "encoding the response: no protobuf form for this document",
+            ));
+        }
     };
-    let body = body.map_err(|e| ApiError::internal(format!("encoding the response: {e}")))?;
     Ok(HttpResponse::Ok()
-        .content_type("application/json")
+        .content_type(media.content_type())
         .insert_header(("Cache-Control", "no-cache, private"))
         .body(body))
+}
+
+/// A protobuf body.
+fn protobuf(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(proto::CONTENT_TYPE)
+        .insert_header(("Cache-Control", "no-cache, private"))
+        .body(body)
 }
 
 /// A collection path: list, or watch when asked (`?watch=true` or the `/watch/` path form).
@@ -51,6 +72,19 @@ async fn collection<T: Kind>(
     if let Some(Some(name)) = watch_path {
         q.require_name(name)?;
     }
+    let watching = q.watch || watch_path.is_some();
+    let out = negotiate(
+        req,
+        if watching {
+            Endpoint::Watch
+        } else {
+            Endpoint::List
+        },
+    )?;
+    let include = match out.shape {
+        Shape::Table(_) => IncludeObject::parse(req.query_string())?,
+        _ => IncludeObject::Metadata,
+    };
     // A pod list narrowed to one namespace by the field selector reads only that namespace.
     let namespace = namespace.or_else(|| {
         if T::NAMESPACED {
@@ -60,12 +94,65 @@ async fn collection<T: Kind>(
         }
     });
     let log = state.store.log();
-    if q.watch || watch_path.is_some() {
-        return watch::serve::<T>(log, &state.watchers, &q, gv, namespace).await;
+    if watching {
+        let form = EventForm {
+            shape: out.shape,
+            include,
+            protobuf: out.media == Media::Protobuf,
+        };
+        return watch::serve_as::<T>(log, &state.watchers, &q, gv, form, namespace).await;
     }
     let (snap, start, before) = list::resolve::<T>(log, &q).await?;
     let page = list::page(&snap, &q, namespace, start, before);
-    respond(&list::document(snap.rv, &page, gv), wants_pretty(req, &q))
+    let pretty = wants_pretty(req, &q, out);
+    match out.shape {
+        Shape::Object if out.media == Media::Protobuf => Ok(protobuf(proto::list(
+            &list::list_meta(snap.rv, &page),
+            &page.items,
+            gv,
+        ))),
+        Shape::Object => respond(&list::document(snap.rv, &page, gv), out.media, pretty),
+        Shape::Table(mv) => respond(
+            &table::table(
+                list::list_meta(snap.rv, &page),
+                &page.items,
+                gv,
+                mv,
+                include,
+            ),
+            out.media,
+            pretty,
+        ),
+        Shape::PartialMetadata(mv) => respond(
+            &table::partial_list(list::list_meta(snap.rv, &page), &page.items, mv),
+            out.media,
+            pretty,
+        ),
+    }
+}
+
+/// The answer to a GET of one object, in the negotiated form.
+fn respond_one<T: Kind>(
+    req: &HttpRequest,
+    q: &ListQuery,
+    v: &Versioned<T>,
+    gv: GroupVersion,
+) -> Result<HttpResponse, ApiError> {
+    let out = negotiate(req, Endpoint::Get)?;
+    let pretty = wants_pretty(req, q, out);
+    match out.shape {
+        Shape::Object if out.media == Media::Protobuf => Ok(protobuf(proto::object(v, gv))),
+        Shape::Object => respond(&v.value.wire(v.rv, gv, true), out.media, pretty),
+        Shape::Table(mv) => {
+            let include = IncludeObject::parse(req.query_string())?;
+            respond(
+                &table::table(table::object_meta(v.rv), &[v], gv, mv, include),
+                out.media,
+                pretty,
+            )
+        }
+        Shape::PartialMetadata(mv) => respond(&table::partial(v, mv), out.media, pretty),
+    }
 }
 
 async fn node_get(
@@ -75,6 +162,7 @@ async fn node_get(
     name: &str,
 ) -> Result<HttpResponse, ApiError> {
     let q = ListQuery::parse(req.query_string())?;
+    negotiate(req, Endpoint::Get)?;
     if state.index.node(name).is_none() {
         return Err(ApiError::not_found("node", None, name));
     }
@@ -82,7 +170,7 @@ async fn node_get(
         .store
         .node(name)
         .ok_or_else(|| ApiError::not_found("nodemetrics", Some(GROUP), name))?;
-    respond(&v.value.wire(v.rv, gv, true), wants_pretty(req, &q))
+    respond_one(req, &q, &v, gv)
 }
 
 async fn pod_get(
@@ -93,6 +181,7 @@ async fn pod_get(
     name: &str,
 ) -> Result<HttpResponse, ApiError> {
     let q = ListQuery::parse(req.query_string())?;
+    negotiate(req, Endpoint::Get)?;
     if state.index.with_pod(ns, name, |_| ()).is_none() {
         return Err(ApiError::not_found("pods", None, name));
     }
@@ -100,7 +189,7 @@ async fn pod_get(
         .store
         .pod(ns, name)
         .ok_or_else(|| ApiError::not_found("podmetrics", Some(GROUP), &format!("{ns}/{name}")))?;
-    respond(&v.value.wire(v.rv, gv, true), wants_pretty(req, &q))
+    respond_one(req, &q, &v, gv)
 }
 
 /// Registers the resource routes of one version.
@@ -108,13 +197,13 @@ pub fn configure_version(cfg: &mut web::ServiceConfig, gv: GroupVersion) {
     let p = format!("/apis/{GROUP}/{}", gv.version);
     cfg.route(
         &format!("{p}/nodes"),
-        web::get().to(move |req: HttpRequest, s: web::Data<ApiState>| async move {
+        get_or_head().to(move |req: HttpRequest, s: web::Data<ApiState>| async move {
             collection::<NodeObject>(&req, &s, gv, None, None).await
         }),
     )
     .route(
         &format!("{p}/nodes/{{name}}"),
-        web::get().to(
+        get_or_head().to(
             move |req: HttpRequest, s: web::Data<ApiState>, path: web::Path<String>| async move {
                 node_get(&req, &s, gv, &path).await
             },
@@ -122,13 +211,13 @@ pub fn configure_version(cfg: &mut web::ServiceConfig, gv: GroupVersion) {
     )
     .route(
         &format!("{p}/pods"),
-        web::get().to(move |req: HttpRequest, s: web::Data<ApiState>| async move {
+        get_or_head().to(move |req: HttpRequest, s: web::Data<ApiState>| async move {
             collection::<PodObject>(&req, &s, gv, None, None).await
         }),
     )
     .route(
         &format!("{p}/namespaces/{{ns}}/pods"),
-        web::get().to(
+        get_or_head().to(
             move |req: HttpRequest, s: web::Data<ApiState>, path: web::Path<String>| async move {
                 collection::<PodObject>(&req, &s, gv, Some(&path), None).await
             },
@@ -136,7 +225,7 @@ pub fn configure_version(cfg: &mut web::ServiceConfig, gv: GroupVersion) {
     )
     .route(
         &format!("{p}/namespaces/{{ns}}/pods/{{name}}"),
-        web::get().to(
+        get_or_head().to(
             move |req: HttpRequest,
                   s: web::Data<ApiState>,
                   path: web::Path<(String, String)>| async move {
@@ -147,13 +236,13 @@ pub fn configure_version(cfg: &mut web::ServiceConfig, gv: GroupVersion) {
     // The deprecated `/watch/` path forms: always a watch; a name is a metadata.name selector.
     .route(
         &format!("{p}/watch/nodes"),
-        web::get().to(move |req: HttpRequest, s: web::Data<ApiState>| async move {
+        get_or_head().to(move |req: HttpRequest, s: web::Data<ApiState>| async move {
             collection::<NodeObject>(&req, &s, gv, None, Some(None)).await
         }),
     )
     .route(
         &format!("{p}/watch/nodes/{{name}}"),
-        web::get().to(
+        get_or_head().to(
             move |req: HttpRequest, s: web::Data<ApiState>, path: web::Path<String>| async move {
                 collection::<NodeObject>(&req, &s, gv, None, Some(Some(&path))).await
             },
@@ -161,13 +250,13 @@ pub fn configure_version(cfg: &mut web::ServiceConfig, gv: GroupVersion) {
     )
     .route(
         &format!("{p}/watch/pods"),
-        web::get().to(move |req: HttpRequest, s: web::Data<ApiState>| async move {
+        get_or_head().to(move |req: HttpRequest, s: web::Data<ApiState>| async move {
             collection::<PodObject>(&req, &s, gv, None, Some(None)).await
         }),
     )
     .route(
         &format!("{p}/watch/namespaces/{{ns}}/pods"),
-        web::get().to(
+        get_or_head().to(
             move |req: HttpRequest, s: web::Data<ApiState>, path: web::Path<String>| async move {
                 collection::<PodObject>(&req, &s, gv, Some(&path), Some(None)).await
             },
@@ -175,7 +264,7 @@ pub fn configure_version(cfg: &mut web::ServiceConfig, gv: GroupVersion) {
     )
     .route(
         &format!("{p}/watch/namespaces/{{ns}}/pods/{{name}}"),
-        web::get().to(
+        get_or_head().to(
             move |req: HttpRequest,
                   s: web::Data<ApiState>,
                   path: web::Path<(String, String)>| async move {
@@ -183,4 +272,40 @@ pub fn configure_version(cfg: &mut web::ServiceConfig, gv: GroupVersion) {
             },
         ),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::ResponseError;
+
+    /// A value that cannot be encoded, as a map with a non-string key cannot be in JSON.
+    struct Unencodable;
+
+    impl Serialize for Unencodable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("no encoding for this value"))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_encoding_failure_is_a_500_status_in_every_media_type() {
+        for media in [Media::Json, Media::Yaml] {
+            for pretty in [false, true] {
+                let e = respond(&Unencodable, media, pretty).unwrap_err();
+                let r = e.error_response();
+                assert_eq!(r.status(), 500);
+                assert_eq!(r.headers().get("content-type").unwrap(), "application/json");
+                assert_eq!(
+                    String::from_utf8(e.body()).unwrap(),
+                    r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"encoding the response: no encoding for this value","reason":"InternalError","code":500}"#
+                );
+            }
+        }
+        let ok = respond(&serde_json::json!({"a": "1"}), Media::Yaml, false).unwrap();
+        assert_eq!(
+            ok.headers().get("content-type").unwrap(),
+            "application/yaml"
+        );
+    }
 }

@@ -226,6 +226,20 @@ impl ApiError {
         }
     }
 
+    /// 406 when no Accept clause names a media type we serve, worded as apimachinery's
+    /// `errNotAcceptable` (no details).
+    pub fn not_acceptable(served: &[&str]) -> Self {
+        ApiError {
+            code: 406,
+            reason: "NotAcceptable",
+            message: format!(
+                "only the following media types are accepted: {}",
+                served.join(", ")
+            ),
+            details: None,
+        }
+    }
+
     /// 500 for a failure of our own (an encoding error): a Status, never plain text.
     pub fn internal(message: impl Into<String>) -> Self {
         ApiError {

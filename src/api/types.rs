@@ -1,4 +1,5 @@
-//! Wire types of metrics.k8s.io/v1beta1, serialized in Go's field order.
+//! Wire types of metrics.k8s.io (`v1beta1` and `v1`, which have the same types), serialized in Go's
+//! field order.
 //!
 //! k8s-openapi has no metrics types, and k8s-metrics writes neither `kind` on single objects nor Go's
 //! window format, so the few types are written here against the exact shapes metrics-server serves.
@@ -8,9 +9,9 @@ use serde::ser::SerializeMap;
 
 /// API group served.
 pub const GROUP: &str = "metrics.k8s.io";
-/// Version served.
+/// The version every server of the group has served since 2017.
 pub const VERSION: &str = "v1beta1";
-/// `apiVersion` of every object.
+/// `apiVersion` of v1beta1 objects.
 pub const API_VERSION: &str = "metrics.k8s.io/v1beta1";
 
 /// One served version of the group: every path, encoding and watch is parameterised by it, so a
@@ -21,8 +22,29 @@ pub struct GroupVersion {
     pub version: &'static str,
     /// `metrics.k8s.io/v1beta1`.
     pub api_version: &'static str,
-    /// Index of this version's encodings in an event's frame cache.
+    /// First of this version's slots in an event's frame cache (see [`Encoding::slot`]).
     pub slot: usize,
+}
+
+/// Frame-cache slots each version owns: one per cached encoding of a watch event.
+pub const SLOTS_PER_VERSION: usize = 4;
+
+/// The watch-event encodings an event's frame cache keeps, one slot each per version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Newline-delimited JSON.
+    Json = 0,
+    /// A one-row `meta.k8s.io/v1` Table with PartialObjectMetadata rows (what `kubectl get -w` asks).
+    Table = 1,
+    /// Length-prefixed protobuf.
+    Protobuf = 2,
+}
+
+impl GroupVersion {
+    /// The frame-cache slot of `enc` for this version.
+    pub fn slot(self, enc: Encoding) -> usize {
+        self.slot + enc as usize
+    }
 }
 
 /// `metrics.k8s.io/v1beta1`.
@@ -31,6 +53,17 @@ pub const V1BETA1: GroupVersion = GroupVersion {
     api_version: API_VERSION,
     slot: 0,
 };
+
+/// `metrics.k8s.io/v1` (GA in Kubernetes 1.37, KEP-5207): exactly the types of v1beta1.
+pub const V1: GroupVersion = GroupVersion {
+    version: "v1",
+    api_version: "metrics.k8s.io/v1",
+    slot: SLOTS_PER_VERSION,
+};
+
+/// Every served version, in the order discovery lists them (Go lists by priority: the preferred
+/// one first is done by the discovery documents themselves).
+pub const VERSIONS: [GroupVersion; 2] = [V1BETA1, V1];
 
 /// Labels serialized as a JSON object from sorted pairs, with no map built.
 #[derive(Debug, Clone, Copy)]

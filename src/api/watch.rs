@@ -12,11 +12,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::HttpResponse;
-use base64::Engine;
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;
 
+pub use super::frames::EventForm;
+use super::frames::{bookmark_frame, error_frame, frame};
 use super::kind::Kind;
 use super::list::RV_WAIT;
 use super::query::{ListQuery, WatchFrom};
@@ -138,66 +139,31 @@ impl Filter {
     }
 }
 
-fn frame<T: Kind>(etype: &str, value: &T, rv: u64, gv: GroupVersion) -> Bytes {
-    let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(b"{\"type\":\"");
-    out.extend_from_slice(etype.as_bytes());
-    out.extend_from_slice(b"\",\"object\":");
-    if serde_json::to_writer(&mut out, &value.wire(rv, gv, true)).is_err() {
-        return error_frame(&ApiError::internal("encoding a watch event failed"));
-    }
-    out.extend_from_slice(b"}\n");
-    out.into()
-}
-
-fn error_frame(e: &ApiError) -> Bytes {
-    let mut out = b"{\"type\":\"ERROR\",\"object\":".to_vec();
-    out.extend_from_slice(&e.body());
-    out.extend_from_slice(b"}\n");
-    out.into()
-}
-
-fn bookmark_frame<T: Kind>(rv: u64, gv: GroupVersion, initial_end: bool) -> Bytes {
-    let annotations = if initial_end {
-        let blueprint = format!(
-            "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{{}},\"items\":null}}\n",
-            T::LIST_KIND,
-            gv.api_version
-        );
-        let b64 = base64::engine::general_purpose::STANDARD.encode(blueprint);
-        format!(
-            ",\"annotations\":{{\"k8s.io/initial-events-end\":\"true\",\"kubernetes.io/initial-events-list-blueprint\":\"{b64}\"}}"
-        )
-    } else {
-        String::new()
-    };
-    format!(
-        "{{\"type\":\"BOOKMARK\",\"object\":{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{rv}\",\"creationTimestamp\":null{annotations}}},{}}}}}\n",
-        T::KIND,
-        gv.api_version,
-        T::ZERO_TAIL
-    )
-    .into()
-}
-
 /// The event as this watcher sees it, after selector transitions (`cache_watcher.go
 /// convertToWatchEvent`): an object that starts matching is ADDED, one that stops is DELETED.
-fn convert<T: Kind>(e: &Event<T>, filter: &Filter, gv: GroupVersion) -> Option<Bytes> {
+fn convert<T: Kind>(
+    e: &Event<T>,
+    filter: &Filter,
+    gv: GroupVersion,
+    form: EventForm,
+) -> Option<Bytes> {
     let cur = e.kind != EventType::Deleted && filter.matches(&*e.object.value);
     let old = e.prev.as_ref().is_some_and(|p| filter.matches(&*p.value));
     let cached = || {
-        e.frames.get_or_init(gv.slot, || {
-            frame(e.kind.as_str(), &*e.object.value, e.object.rv, gv)
-        })
+        let encode = || frame(e.kind.as_str(), &e.object.value, e.object.rv, gv, form);
+        match form.slot(gv) {
+            Some(slot) => e.frames.get_or_init(slot, encode),
+            None => encode(),
+        }
     };
     match (cur, old) {
         (true, true) => Some(cached()),
         (true, false) if e.kind == EventType::Added => Some(cached()),
-        (true, false) => Some(frame("ADDED", &*e.object.value, e.rv, gv)),
+        (true, false) => Some(frame("ADDED", &e.object.value, e.rv, gv, form)),
         (false, true) if e.kind == EventType::Deleted => Some(cached()),
         (false, true) => {
             let prev = e.prev.as_ref()?;
-            Some(frame("DELETED", &*prev.value, e.rv, gv))
+            Some(frame("DELETED", &prev.value, e.rv, gv, form))
         }
         (false, false) => None,
     }
@@ -217,6 +183,7 @@ enum Source<T: Kind> {
 /// replay, its place in the channel and its queued frames. The reaper drops it.
 struct Heavy<T: Kind> {
     gv: GroupVersion,
+    form: EventForm,
     filter: Filter,
     log: Arc<ChangeLog>,
     source: Source<T>,
@@ -245,7 +212,7 @@ impl<T: Kind> Heavy<T> {
                 continue;
             }
             self.last_rv = e.rv;
-            if let Some(f) = convert(e, &self.filter, self.gv) {
+            if let Some(f) = convert(e, &self.filter, self.gv, self.form) {
                 self.pending.push_back(f);
             }
         }
@@ -257,7 +224,7 @@ impl<T: Kind> Heavy<T> {
             self.last_rv,
             self.log.current()
         ));
-        self.pending.push_back(error_frame(&e));
+        self.pending.push_back(error_frame(self.form, &e));
         self.rx = None;
         self.ending = true;
     }
@@ -278,7 +245,7 @@ impl<T: Kind> Heavy<T> {
         let rv = current.max(self.last_rv);
         self.last_rv = rv;
         self.pending
-            .push_back(bookmark_frame::<T>(rv, self.gv, false));
+            .push_back(bookmark_frame::<T>(rv, self.gv, self.form, false));
     }
 
     /// Fills `pending` from the initial state or replay, a few hundred objects at a time, so a
@@ -290,7 +257,7 @@ impl<T: Kind> Heavy<T> {
                 for _ in 0..256 {
                     let Some(e) = events.pop_front() else { break };
                     self.last_rv = self.last_rv.max(e.rv);
-                    if let Some(f) = convert(&e, &self.filter, self.gv) {
+                    if let Some(f) = convert(&e, &self.filter, self.gv, self.form) {
                         self.pending.push_back(f);
                     }
                 }
@@ -319,7 +286,7 @@ impl<T: Kind> Heavy<T> {
                     last = Some(v.value.key());
                     if self.filter.matches(&*v.value) {
                         self.pending
-                            .push_back(frame("ADDED", &*v.value, v.rv, self.gv));
+                            .push_back(frame("ADDED", &v.value, v.rv, self.gv, self.form));
                     }
                     if count == 256 {
                         break;
@@ -341,7 +308,7 @@ impl<T: Kind> Heavy<T> {
             && self.bookmarks
         {
             self.pending
-                .push_back(bookmark_frame::<T>(rv, self.gv, true));
+                .push_back(bookmark_frame::<T>(rv, self.gv, self.form, true));
         }
         true
     }
@@ -527,6 +494,7 @@ impl Registry {
 /// A watch stream: the shutdown signal and the reapable state.
 struct Watch<T: Kind> {
     shared: Arc<Shared<T>>,
+    form: EventForm,
     shutdown: tokio::sync::watch::Receiver<bool>,
     finished: bool,
 }
@@ -537,9 +505,12 @@ impl<T: Kind> Watch<T> {
         if std::mem::replace(&mut self.finished, true) {
             return None;
         }
-        Some(error_frame(&ApiError::expired(
-            "too old resource version: the watcher stopped reading and fell behind",
-        )))
+        Some(error_frame(
+            self.form,
+            &ApiError::expired(
+                "too old resource version: the watcher stopped reading and fell behind",
+            ),
+        ))
     }
 
     async fn next_chunk(&mut self) -> Option<Bytes> {
@@ -613,6 +584,18 @@ pub async fn serve<T: Kind>(
     gv: GroupVersion,
     namespace: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
+    serve_as::<T>(log, watchers, q, gv, EventForm::OBJECT, namespace).await
+}
+
+/// [`serve`] with each event's object in `form` (a one-row Table, PartialObjectMetadata).
+pub async fn serve_as<T: Kind>(
+    log: &Arc<ChangeLog>,
+    watchers: &Watchers,
+    q: &ListQuery,
+    gv: GroupVersion,
+    form: EventForm,
+    namespace: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
     let from = q.watch_from()?;
     let slot = watchers.acquire().ok_or_else(|| {
         ApiError::too_many_requests("Too many requests, please try again later.", 1)
@@ -631,6 +614,7 @@ pub async fn serve<T: Kind>(
     let deadline = now + timeout(q, &watchers.cfg);
     let mut stream = Heavy::<T> {
         gv,
+        form,
         filter: Filter {
             labels: q.labels.clone(),
             fields: q.fields.clone(),
@@ -679,19 +663,17 @@ pub async fn serve<T: Kind>(
             }
         }
         Err(HistoryError::TooOld { requested, horizon }) => {
-            stream
-                .pending
-                .push_back(error_frame(&ApiError::expired(format!(
-                    "too old resource version: {requested} ({horizon})"
-                ))));
+            stream.pending.push_back(error_frame(
+                form,
+                &ApiError::expired(format!("too old resource version: {requested} ({horizon})")),
+            ));
             stream.ending = true;
         }
         Err(HistoryError::TooLarge { requested, current }) => {
-            stream
-                .pending
-                .push_back(error_frame(&ApiError::too_large_resource_version(
-                    requested, current,
-                )));
+            stream.pending.push_back(error_frame(
+                form,
+                &ApiError::too_large_resource_version(requested, current),
+            ));
             stream.ending = true;
         }
     }
@@ -709,6 +691,7 @@ pub async fn serve<T: Kind>(
     watchers.registry.add(weak);
     let watch = Watch {
         shared,
+        form,
         shutdown: watchers.shutdown.clone(),
         finished: false,
     };
@@ -718,7 +701,7 @@ pub async fn serve<T: Kind>(
             .map(|b| (Ok::<_, std::convert::Infallible>(b), s))
     });
     Ok(HttpResponse::Ok()
-        .content_type("application/json")
+        .content_type(form.content_type())
         .insert_header(("Cache-Control", "no-cache, private"))
         .streaming(body))
 }

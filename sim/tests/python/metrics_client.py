@@ -4,6 +4,8 @@ Called by the Rust integration tests; prints one JSON object per line so they ca
 
   watch --kubeconfig F --plural pods --seconds S     events of a watch stream, until S seconds pass
   page  --kubeconfig F --plural pods --limit N --pause P   a paged list, P seconds between pages
+  list  --kubeconfig F --version V --plural P [--namespace NS] [--selector S]   one list
+  get   --kubeconfig F --version V --plural P [--namespace NS] --name N         one object
 """
 
 import argparse
@@ -81,20 +83,68 @@ def do_page(args):
         time.sleep(args.pause)
 
 
+def summary(obj):
+    meta = obj.get("metadata", {})
+    return {
+        "kind": obj.get("kind"),
+        "apiVersion": obj.get("apiVersion"),
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+        "labels": meta.get("labels", {}),
+        "usage": obj.get("usage"),
+        "containers": obj.get("containers"),
+    }
+
+
+def do_list(args):
+    objects = api(args.kubeconfig)
+    kwargs = {}
+    if args.selector:
+        kwargs["label_selector"] = args.selector
+    if args.namespace:
+        got = objects.list_namespaced_custom_object(
+            GROUP, args.version, args.namespace, args.plural, **kwargs
+        )
+    else:
+        got = objects.list_cluster_custom_object(GROUP, args.version, args.plural, **kwargs)
+    print(
+        json.dumps(
+            {
+                "kind": got.get("kind"),
+                "apiVersion": got.get("apiVersion"),
+                "rv": got.get("metadata", {}).get("resourceVersion"),
+                "items": [summary(i) for i in got.get("items", [])],
+            }
+        ),
+        flush=True,
+    )
+
+
+def do_get(args):
+    objects = api(args.kubeconfig)
+    if args.namespace:
+        got = objects.get_namespaced_custom_object(
+            GROUP, args.version, args.namespace, args.plural, args.name
+        )
+    else:
+        got = objects.get_cluster_custom_object(GROUP, args.version, args.plural, args.name)
+    print(json.dumps(summary(got)), flush=True)
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["watch", "page"])
+    p.add_argument("mode", choices=["watch", "page", "list", "get"])
     p.add_argument("--kubeconfig", required=True)
     p.add_argument("--version", default="v1beta1")
     p.add_argument("--plural", default="pods")
     p.add_argument("--seconds", type=float, default=15)
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--pause", type=float, default=0.0)
+    p.add_argument("--namespace", default="")
+    p.add_argument("--selector", default="")
+    p.add_argument("--name", default="")
     args = p.parse_args()
-    if args.mode == "watch":
-        do_watch(args)
-    else:
-        do_page(args)
+    {"watch": do_watch, "page": do_page, "list": do_list, "get": do_get}[args.mode](args)
 
 
 if __name__ == "__main__":
