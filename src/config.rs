@@ -152,6 +152,9 @@ pub struct ServerArgs {
     /// TLS, delegated authentication and authorization.
     #[command(flatten)]
     pub auth: crate::auth::flags::AuthArgs,
+    /// Averaging window, staleness, relaxed pods, kubelet retries.
+    #[command(flatten)]
+    pub scrape: crate::scrape::flags::ScrapeArgs,
 }
 
 /// Flags that say how to reach the cluster's API server.

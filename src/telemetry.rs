@@ -91,6 +91,7 @@ async fn metrics(t: web::Data<Telemetry>) -> HttpResponse {
         held.as_secs_f64(),
         t.watches.load(Ordering::Relaxed),
     );
+    let body = body + &s.exposition();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(body)
