@@ -75,14 +75,11 @@ async fn run(nodes: usize, pods_per_node: usize, binary: &str) -> anyhow::Result
         if started.elapsed() > Duration::from_secs(120) {
             break;
         }
-        match http.get(format!("{base}/readyz")).send().await {
-            Ok(r) => {
-                listening.get_or_insert(started.elapsed());
-                if r.status().is_success() {
-                    ready.get_or_insert(started.elapsed());
-                }
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            listening.get_or_insert(started.elapsed());
+            if r.status().is_success() {
+                ready.get_or_insert(started.elapsed());
             }
-            Err(_) => {}
         }
         if listening.is_some() && complete.is_none() {
             let n = count(&http, &format!("{base}/apis/metrics.k8s.io/v1beta1/nodes")).await;
