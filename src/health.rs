@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::cluster::ClusterIndex;
 use crate::scrape::{NodeStatus, ScrapeStats, now_ms};
-use crate::store::{NodeObject, Store};
+use crate::store::{NodeObject, PodObject, Store};
 
 /// What the checks read.
 pub struct Health {
@@ -62,9 +62,22 @@ impl Health {
         let nodes = self.index.nodes();
         let mut missing: std::collections::BTreeMap<NodeStatus, usize> = Default::default();
         let mut awaited = 0;
+        // Nodes serving at least one pod now: pods can become served between two scrapes of
+        // their node (the pod list synced after the scrape), which the scrape status cannot know.
+        let mut serving_pods: Option<std::collections::HashSet<Arc<str>>> = None;
         for n in &nodes {
-            let status = self.scrape.get(&n.name);
-            let is_served = served.get(&Arc::from(n.name.as_ref())).is_some();
+            let mut status = self.scrape.get(&n.name);
+            let key: Arc<str> = Arc::from(n.name.as_ref());
+            let is_served = served.get(&key).is_some();
+            if is_served && status == NodeStatus::AwaitingPods {
+                let with_pods = serving_pods.get_or_insert_with(|| {
+                    let pods = self.store.log().snapshot::<PodObject>();
+                    pods.iter().map(|p| p.value.node.clone()).collect()
+                });
+                if with_pods.contains(&key) {
+                    status = NodeStatus::Complete;
+                }
+            }
             if is_served && status != NodeStatus::AwaitingPods {
                 continue;
             }
@@ -243,7 +256,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{LogConfig, NodeBatch, ObjectMeta, Sample, StaticMeta, StoreConfig};
+    use crate::store::{
+        ContainerSample, LogConfig, NodeBatch, ObjectMeta, PodBatch, PodMeta, Sample, StaticMeta,
+        StoreConfig,
+    };
 
     fn health() -> Health {
         let meta = Arc::new(StaticMeta::default());
@@ -355,6 +371,63 @@ mod tests {
         );
         h.scrape.set("n1", NodeStatus::Complete);
         assert!(h.storage_ready().0.is_ok());
+    }
+
+    #[test]
+    fn pods_served_after_the_scrape_count_at_once() {
+        let meta = Arc::new(StaticMeta::default());
+        meta.nodes.insert("n1".into(), ObjectMeta::default());
+        let mut h = health();
+        h.store = Arc::new(Store::new(
+            StoreConfig {
+                depth: 4,
+                resolution_ms: 15_000,
+                max_age_ms: 60_000,
+            },
+            LogConfig::default(),
+            meta.clone(),
+        ));
+        h.index.upsert_node(node("n1"));
+        h.index.set_nodes_synced();
+        let now = now_ms();
+        for (i, t) in [now - 15_000, now].into_iter().enumerate() {
+            let s = Sample {
+                timestamp_ms: t,
+                cpu_ns: 1_000_000_000 * (i as u64 + 1),
+                memory_bytes: 1,
+            };
+            let batch = NodeBatch {
+                node: "n1",
+                node_sample: Some(s),
+                pods: vec![PodBatch {
+                    namespace: "ns",
+                    name: "p",
+                    containers: vec![ContainerSample {
+                        name: "c",
+                        start_ms: 0,
+                        sample: s,
+                    }],
+                }],
+                incomplete_pods: vec![],
+            };
+            h.store.commit(&batch, now);
+        }
+        // The scrape saw the pod before the pod list synced: no pod served, so AwaitingPods.
+        h.scrape.set("n1", NodeStatus::AwaitingPods);
+        assert!(h.storage_ready().0.is_err());
+        meta.pods.insert(
+            ("ns".into(), "p".into()),
+            PodMeta {
+                meta: ObjectMeta::default(),
+                running: true,
+                node: None,
+            },
+        );
+        h.store.pod_changed("ns", "p", None);
+        assert!(
+            h.storage_ready().0.is_ok(),
+            "the pod found through its kubelet is served, and readiness sees it before the next scrape"
+        );
     }
 
     #[test]
