@@ -29,6 +29,16 @@ async fn count(http: &reqwest::Client, url: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// A free port below the ephemeral range, so no kubelet listener (bound to port 0) can take it
+/// between choosing it and the server binding it.
+fn server_port(nodes: usize) -> anyhow::Result<u16> {
+    let first = 20_000 + (std::process::id() as usize * 7 + nodes) % 8_000;
+    (first..30_000)
+        .map(|p| p as u16)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .ok_or_else(|| anyhow::anyhow!("no free port below 30000"))
+}
+
 async fn run(nodes: usize, pods_per_node: usize, binary: &str) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("mas-bench-{}-{nodes}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -39,7 +49,7 @@ async fn run(nodes: usize, pods_per_node: usize, binary: &str) -> anyhow::Result
         seed: 1,
         kubeconfig: dir.join("kubeconfig"),
         work_dir: dir.clone(),
-        server_port: 0,
+        server_port: server_port(nodes)?,
         apiserver_port: 0,
         metric_resolution_secs: 15,
     })

@@ -38,9 +38,13 @@ pub const SUMMARY_PATH: &str = "/stats/summary";
 /// kubelet connection in the same millisecond.
 pub const STARTUP_SPREAD: Duration = Duration::from_secs(1);
 
-/// Delay between start-up samples of a kubelet that has not given a newer sample yet (one whose
-/// samples come from a cache refreshed every few seconds).
-pub const RESAMPLE_DELAY: Duration = Duration::from_secs(1);
+/// First delay before a start-up resample: a kubelet with CRI stats has a newer sample at once.
+/// Each further try (a kubelet whose samples come from a cache refreshed every few seconds)
+/// waits twice as long, up to [`RESAMPLE_MAX_DELAY`].
+pub const RESAMPLE_DELAY: Duration = Duration::from_millis(250);
+
+/// Longest delay between start-up resamples.
+pub const RESAMPLE_MAX_DELAY: Duration = Duration::from_secs(1);
 
 /// Successful scrapes after which a node whose pods are still not served counts as complete: its
 /// unserved pods have a reason of their own (not Running, unknown to the cluster), and readiness
@@ -189,6 +193,7 @@ impl Scraper {
         };
         // Start-up: sample again as soon as the kubelet has a newer sample, within one period.
         let mut first: Option<i64> = None;
+        let mut delay = RESAMPLE_DELAY;
         loop {
             let Some(node) = self.index.node(&name) else {
                 return;
@@ -201,10 +206,11 @@ impl Scraper {
                 (_, None) => break,
                 _ => {}
             }
-            if started.elapsed() + RESAMPLE_DELAY >= self.resolution {
+            if started.elapsed() + delay >= self.resolution {
                 break;
             }
-            tokio::time::sleep(RESAMPLE_DELAY).await;
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(RESAMPLE_MAX_DELAY);
         }
         // Steady state: every period at the node's phase; failing nodes less often.
         let offset = phase(&name, count, self.resolution);
