@@ -40,6 +40,23 @@ pub enum ConfigError {
     /// A TLS, authentication or authorization flag that cannot be honoured.
     #[error(transparent)]
     Auth(#[from] crate::auth::flags::AuthFlagError),
+    /// The node selector is checked at start, not when the first node list fails.
+    #[error("invalid --node-selector {selector:?}: {reason}")]
+    NodeSelector {
+        /// The flag's value.
+        selector: String,
+        /// The parser's message.
+        reason: String,
+    },
+}
+
+/// Go's `strconv.ParseBool`, for boolean flags given as `--flag=value`.
+pub fn parse_go_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(format!("invalid boolean {s:?}")),
+    }
 }
 
 /// Parses a Go duration string (`15s`, `1m30s`, `500ms`, `1h`, `2.5s`); clap uses it for duration flags.
@@ -134,7 +151,10 @@ impl AddressType {
 #[command(
     name = "metrics-apiserver",
     version,
-    about = "Kubernetes resource metrics API (metrics.k8s.io) server"
+    about = "Kubernetes resource metrics API (metrics.k8s.io) server",
+    // As Go's pflag: a flag given twice takes its last value, so overrides appended to a stock
+    // manifest's arguments work.
+    args_override_self = true
 )]
 pub struct ServerArgs {
     /// Cluster access.
@@ -149,6 +169,12 @@ pub struct ServerArgs {
     /// In-memory storage.
     #[command(flatten)]
     pub storage: StorageArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub logging: crate::telemetry::LoggingArgs,
+    /// metrics-server's flags that have no effect here.
+    #[command(flatten)]
+    pub compat: crate::compat::CompatArgs,
     /// TLS, delegated authentication and authorization.
     #[command(flatten)]
     pub auth: crate::auth::flags::AuthArgs,
@@ -181,7 +207,7 @@ pub struct KubeletArgs {
     #[arg(long, default_value_t = 10250)]
     pub kubelet_port: u16,
     /// Use the port the node advertises in status.daemonEndpoints.kubeletEndpoint.
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub kubelet_use_node_status_port: bool,
     /// Priority of node address types used to reach the kubelet.
     #[arg(
@@ -191,7 +217,7 @@ pub struct KubeletArgs {
     )]
     pub kubelet_preferred_address_types: Vec<String>,
     /// Do not verify kubelet serving certificates.
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", value_parser = parse_go_bool)]
     pub kubelet_insecure_tls: bool,
     /// CA bundle that signs kubelet serving certificates (default: the cluster CA).
     #[arg(long)]
@@ -228,6 +254,10 @@ pub struct ServingArgs {
     /// HTTP worker threads (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
+    /// On SIGTERM, keep serving this long with /readyz failing, so endpoints drop this replica
+    /// before its listener closes (Go's flag; default 0).
+    #[arg(long, value_parser = duration_arg, default_value = "0s")]
+    pub shutdown_delay_duration: Duration,
 }
 
 /// Flags of the in-memory store.
@@ -279,6 +309,14 @@ impl ServerArgs {
             return Err(ConfigError::HistoryTooShallow);
         }
         self.address_types()?;
+        if !self.cluster.node_selector.is_empty() {
+            crate::api::selector::LabelSelector::parse(&self.cluster.node_selector).map_err(
+                |e| ConfigError::NodeSelector {
+                    selector: self.cluster.node_selector.clone(),
+                    reason: e.to_string(),
+                },
+            )?;
+        }
         self.auth.validate()?;
         Ok(())
     }

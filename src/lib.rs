@@ -10,6 +10,7 @@
 pub mod api;
 pub mod auth;
 pub mod cluster;
+pub mod compat;
 pub mod config;
 pub mod health;
 pub mod scrape;

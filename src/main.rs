@@ -7,8 +7,8 @@ use metrics_apiserver::{server, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init_logging();
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let args = ServerArgs::parse();
+    telemetry::init_logging(&args.logging);
+    let _ = rustls::crypto::ring::default_provider().install_default();
     server::run(args, server::shutdown_signal()).await
 }

@@ -2,7 +2,9 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use actix_web::dev::Service as _;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -17,7 +19,7 @@ use crate::health::{self, Health};
 use crate::scrape::Scraper;
 use crate::scrape::client::{KubeletClient, KubeletClientConfig, TokenSource};
 use crate::store::{LogConfig, Store, StoreConfig};
-use crate::telemetry::{self, Telemetry};
+use crate::telemetry::{self, SelfMetrics, Telemetry};
 
 async fn kube_config(args: &ServerArgs) -> anyhow::Result<kube::Config> {
     match &args.cluster.kubeconfig {
@@ -59,6 +61,19 @@ pub async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+type DrainFuture = futures::future::LocalBoxFuture<
+    'static,
+    Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error>,
+>;
+
+/// What `/readyz` answers once shutdown has begun, in Go's words.
+fn draining_response() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::InternalServerError()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body("[-]shutdown failed: reason withheld\nreadyz check failed\n")
+}
+
 /// The first resourceVersion: microseconds since the epoch, so versions keep growing across
 /// restarts (a commit takes far less than a microsecond of wall time on average) and a client that
 /// resumes from the previous process's version gets 410 and relists instead of waiting for it.
@@ -88,6 +103,7 @@ async fn sweep(store: Arc<Store>) {
 pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     args.validate()?;
+    args.compat.log_ignored();
     let resolution = args.kubelet.metric_resolution;
     let config = kube_config(&args).await?;
     let token = match (&config.auth_info.token, &config.auth_info.token_file) {
@@ -117,11 +133,19 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
         )
         .with_policy(args.scrape.serve_policy(resolution)),
     );
+    let metrics = Arc::new(SelfMetrics::new(resolution));
     let weak = Arc::downgrade(&store);
+    let weak_index = Arc::downgrade(&index);
+    let node_metrics = metrics.clone();
     index.set_listener(move |change| {
         let Some(store) = weak.upgrade() else { return };
         match change {
-            ClusterChange::Node(n) => store.node_changed(&n),
+            ClusterChange::Node(n) => {
+                store.node_changed(&n);
+                if weak_index.upgrade().is_some_and(|i| i.node(&n).is_none()) {
+                    node_metrics.forget_node(&n);
+                }
+            }
             ClusterChange::Pod(ns, n, node) => store.pod_changed(&ns, &n, node.as_deref()),
         }
     });
@@ -192,10 +216,23 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
         store: store.clone(),
         index: index.clone(),
         watches: api_state.watchers.active_counter(),
+        metrics: metrics.clone(),
     });
+    // Set on SIGTERM: /readyz fails at once, so endpoints stop sending new requests here.
+    let draining = Arc::new(AtomicBool::new(false));
+    let drain_flag = draining.clone();
     let mut http = HttpServer::new(move || {
+        let drain_flag = drain_flag.clone();
         App::new()
             .wrap(security.clone())
+            .wrap_fn(move |req, srv| -> DrainFuture {
+                if drain_flag.load(Ordering::Relaxed) && req.path().starts_with("/readyz") {
+                    let out = req.into_response(draining_response()).map_into_boxed_body();
+                    return Box::pin(async move { Ok(out) });
+                }
+                let fut = srv.call(req);
+                Box::pin(async move { fut.await.map(|r| r.map_into_boxed_body()) })
+            })
             .app_data(api_state.clone())
             .app_data(health_state.clone())
             .app_data(telemetry_state.clone())
@@ -228,14 +265,34 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
         tokio::spawn(sweep(store.clone())),
         tokio::spawn(reaper),
     ];
+    // The server future must stay alive (and polled) through the drain: dropping it stops the
+    // listener at once.
+    let mut server = std::pin::pin!(server);
     let result = tokio::select! {
-        r = server => r.context("serving"),
+        r = &mut server => r.context("serving"),
         () = shutdown => {
-            tracing::info!("shutting down");
-            // Watch streams end cleanly first, so the graceful stop does not wait on them.
-            let _ = shutdown_tx.send(true);
-            handle.stop(true).await;
-            Ok(())
+            let delay = args.serving.shutdown_delay_duration;
+            tracing::info!(delay = ?delay, "shutting down: readiness fails now, the listener closes after the delay");
+            draining.store(true, Ordering::Relaxed);
+            let early = tokio::select! {
+                () = tokio::time::sleep(delay) => None,
+                r = &mut server => Some(r),
+            };
+            match early {
+                Some(r) => r.context("serving"),
+                None => {
+                    // Watch streams end cleanly first, so the graceful stop does not wait on
+                    // them; then the listener closes and in-flight requests get up to 5 s.
+                    let _ = shutdown_tx.send(true);
+                    // The server future handles the stop command, so it is polled meanwhile.
+                    let (_, served) = tokio::join!(handle.stop(true), &mut server);
+                    if let Err(e) = served {
+                        tracing::warn!(error = %e, "the listener ended with an error while stopping");
+                    }
+                    tracing::info!("stopped");
+                    Ok(())
+                }
+            }
         }
     };
     for task in background {

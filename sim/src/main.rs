@@ -79,7 +79,7 @@ async fn wait_ready(server_url: &str, ca_file: &std::path::Path) -> anyhow::Resu
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    telemetry::init_logging();
+    telemetry::init_logging(&Default::default());
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let work_dir =

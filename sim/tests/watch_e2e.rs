@@ -343,3 +343,75 @@ async fn a_label_selected_watch_sees_objects_leave_and_join() {
     w.stop();
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_bookmarks_and_the_watch_limit() {
+    let c = Cluster::start("limits", 2, 2, &["--max-watches", "2"]).await;
+    let all = c.pod_names();
+    c.wait_for_pods(all.len(), Duration::from_secs(40)).await;
+    let http = c.http();
+
+    // timeoutSeconds ends the stream cleanly, with a bookmark shortly before the end.
+    let started = Instant::now();
+    let w = WatchReader::open(
+        &http,
+        &c.via_proxy(&format!(
+            "{PODS}?watch=1&timeoutSeconds=3&allowWatchBookmarks=true"
+        )),
+    )
+    .await;
+    w.wait_until(Duration::from_secs(10), "the stream to end", |_| {
+        w.ended.load(std::sync::atomic::Ordering::SeqCst)
+    })
+    .await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(2500) && elapsed < Duration::from_secs(8),
+        "ended after {elapsed:?}"
+    );
+    let ev = w.snapshot();
+    let bookmarks: Vec<&Value> = ev.iter().filter(|e| e["type"] == "BOOKMARK").collect();
+    assert!(
+        !bookmarks.is_empty(),
+        "a bookmark before the timeout: {ev:?}"
+    );
+    let last_rv = ev.iter().map(|e| event_key(e).2).max().unwrap();
+    let bm_rv: u64 = bookmarks.last().unwrap()["object"]["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(bm_rv, last_rv, "the last bookmark covers everything sent");
+    assert_eq!(bookmarks[0]["object"]["kind"], "PodMetrics");
+
+    // The watch limit: two are allowed, the third is 429 with Retry-After.
+    let a = WatchReader::open(&http, &c.via_proxy(&format!("{PODS}?watch=1"))).await;
+    let b = WatchReader::open(&http, &c.via_proxy(&format!("{PODS}?watch=1"))).await;
+    let r = http
+        .get(c.direct(&format!("{PODS}?watch=1")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["reason"], "TooManyRequests");
+    assert_eq!(body["details"]["retryAfterSeconds"], 1);
+    a.stop();
+    b.stop();
+    // Closing them frees their places.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = http
+            .get(c.direct(&format!("{PODS}?watch=1&timeoutSeconds=1")))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "watch places were not released");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    c.shutdown().await;
+}

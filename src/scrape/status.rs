@@ -1,7 +1,7 @@
 //! What the scraper knows about each node, for readiness (`/readyz` waits only for nodes that can
 //! still give metrics) and self-metrics (failing nodes, state changes, retries).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use dashmap::DashMap;
 
@@ -90,28 +90,12 @@ impl ScrapeStats {
         m.into_iter().collect()
     }
 
-    /// The scraper's own series in Prometheus text format, for `/metrics`.
-    pub fn exposition(&self) -> String {
-        let failing = self
-            .status
+    /// Nodes failing now (scraped less often), for `metrics_apiserver_failing_nodes`.
+    pub fn failing_count(&self) -> usize {
+        self.status
             .iter()
             .filter(|e| *e.value() == NodeStatus::Failing)
-            .count();
-        format!(
-            "# HELP metrics_apiserver_kubelet_retries_total Kubelet requests retried inside a period.\n\
-             # TYPE metrics_apiserver_kubelet_retries_total counter\n\
-             metrics_apiserver_kubelet_retries_total {}\n\
-             # HELP metrics_apiserver_failing_nodes Nodes whose kubelet keeps failing, scraped less often.\n\
-             # TYPE metrics_apiserver_failing_nodes gauge\n\
-             metrics_apiserver_failing_nodes {failing}\n\
-             # HELP metrics_apiserver_node_state_changes_total Nodes that became failing or recovered.\n\
-             # TYPE metrics_apiserver_node_state_changes_total counter\n\
-             metrics_apiserver_node_state_changes_total{{to=\"failing\"}} {}\n\
-             metrics_apiserver_node_state_changes_total{{to=\"healthy\"}} {}\n",
-            self.retries.load(Ordering::Relaxed),
-            self.became_failing.load(Ordering::Relaxed),
-            self.recovered.load(Ordering::Relaxed),
-        )
+            .count()
     }
 }
 
@@ -145,9 +129,6 @@ mod tests {
             st.counts(),
             vec![(NodeStatus::Complete, 2), (NodeStatus::Failing, 1)]
         );
-        assert!(
-            st.exposition()
-                .contains("metrics_apiserver_failing_nodes 1\n")
-        );
+        assert_eq!(st.failing_count(), 1);
     }
 }

@@ -315,3 +315,22 @@ pub fn python_client(args: &[&str]) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// The server binary, built beside the simulator's (by `cargo test --workspace`, or here on first
+/// use), for tests that run it as a process of its own.
+pub fn server_binary() -> PathBuf {
+    let sim_bin = PathBuf::from(env!("CARGO_BIN_EXE_metrics-apiserver-sim"));
+    let server = sim_bin.with_file_name("metrics-apiserver");
+    // Always ask cargo: a no-op when the binary is fresh, a rebuild when only the simulator's
+    // package was built after a change to the server.
+    {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--workspace", "--bins"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .status()
+            .expect("cargo");
+        assert!(status.success(), "building the server binary failed");
+    }
+    server
+}
