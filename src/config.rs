@@ -181,6 +181,9 @@ pub struct ServerArgs {
     /// Served versions and fields of the API.
     #[command(flatten)]
     pub api: crate::api::flags::ApiArgs,
+    /// Averaging window, staleness, relaxed pods, kubelet retries.
+    #[command(flatten)]
+    pub scrape: crate::scrape::flags::ScrapeArgs,
 }
 
 /// Flags that say how to reach the cluster's API server.

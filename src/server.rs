@@ -116,20 +116,23 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
 
     let resolution_ms = resolution.as_millis() as i64;
     let index = Arc::new(ClusterIndex::new());
-    let store = Arc::new(Store::new(
-        StoreConfig {
-            depth: args.storage.history_depth,
-            resolution_ms,
-            max_age_ms: resolution_ms * 3 + args.kubelet.kubelet_request_timeout.as_millis() as i64,
-        },
-        LogConfig {
-            history: args.storage.watch_history,
-            channel_capacity: args.storage.watch_buffer,
-            snapshots: 16,
-            base_rv: clock_seeded_rv(),
-        },
-        index.clone(),
-    ));
+    let store = Arc::new(
+        Store::new(
+            StoreConfig {
+                depth: args.storage.history_depth,
+                resolution_ms,
+                max_age_ms: args.scrape.staleness_for(resolution).as_millis() as i64,
+            },
+            LogConfig {
+                history: args.storage.watch_history,
+                channel_capacity: args.storage.watch_buffer,
+                snapshots: 16,
+                base_rv: clock_seeded_rv(),
+            },
+            index.clone(),
+        )
+        .with_policy(args.scrape.serve_policy(resolution)),
+    );
     let metrics = Arc::new(SelfMetrics::new(resolution));
     let weak = Arc::downgrade(&store);
     let weak_index = Arc::downgrade(&index);
@@ -164,13 +167,17 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
         token,
     })
     .context("building the kubelet client")?;
-    let scraper = Arc::new(Scraper::new(
-        index.clone(),
-        store.clone(),
-        Arc::new(kubelet),
-        resolution,
-        args.kubelet.scrape_concurrency,
-    ));
+    let scraper = Arc::new(
+        Scraper::new(
+            index.clone(),
+            store.clone(),
+            Arc::new(kubelet),
+            resolution,
+            args.kubelet.scrape_concurrency,
+        )
+        .with_retry(args.scrape.retry_policy())
+        .with_metrics(metrics.clone()),
+    );
     let scrape_stats = scraper.stats();
 
     let (cert, key) = tls::ensure_cert_files(
@@ -197,6 +204,7 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
             shutdown_rx,
         ),
         options: args.api.clone(),
+        metrics: Some(metrics.clone()),
     });
     let reaper = api_state.watchers.reaper(store.log().clone());
     let health_state = web::Data::new(Health {

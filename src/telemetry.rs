@@ -298,6 +298,27 @@ impl Telemetry {
                     true,
                 ),
                 (
+                    "metrics_apiserver_kubelet_retries",
+                    "Kubelet requests retried inside a period.",
+                    vec![("", "", f(s.retries.load(Ordering::Relaxed)))],
+                    true,
+                ),
+                (
+                    "metrics_apiserver_failing_nodes",
+                    "Nodes whose kubelet keeps failing, scraped less often.",
+                    vec![("", "", s.failing_count() as f64)],
+                    false,
+                ),
+                (
+                    "metrics_apiserver_node_state_changes",
+                    "Nodes that became failing or recovered.",
+                    vec![
+                        ("to", "failing", f(s.became_failing.load(Ordering::Relaxed))),
+                        ("to", "healthy", f(s.recovered.load(Ordering::Relaxed))),
+                    ],
+                    true,
+                ),
+                (
                     "metrics_apiserver_storage_series",
                     "Series held in memory.",
                     vec![

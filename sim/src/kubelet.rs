@@ -130,13 +130,27 @@ impl Kubelet {
                 "application/json",
                 Bytes::from_static(b"{\"node\":{\"nodeName\":\"x\",\"cpu\":{\"usageCoreNanoSeconds\":\"NaN\",\"time\":17"),
             ),
-            (_, Endpoint::Resource) => {
+            (KubeletMode::EmptyBody, Endpoint::Resource) => {
+                response(StatusCode::OK, PROM_CONTENT_TYPE, Bytes::new())
+            }
+            (KubeletMode::EmptyBody, Endpoint::Summary) => {
+                response(StatusCode::OK, "application/json", Bytes::from_static(b"{}"))
+            }
+            (mode, Endpoint::Resource) => {
                 let body = self.render(write_resource_metrics);
+                let body = match mode {
+                    KubeletMode::NoNodeSeries | KubeletMode::ZeroNode | KubeletMode::NoStartTimes => {
+                        Bytes::from(reshape_resource(&body, mode))
+                    }
+                    _ => body,
+                };
                 response(StatusCode::OK, PROM_CONTENT_TYPE, body)
             }
-            (_, Endpoint::Summary) => {
+            (mode, Endpoint::Summary) => {
                 let body = self.render(|buf, node, ts| {
-                    let _ = serde_json::to_writer(buf.writer(), &summary_json(node, ts));
+                    let mut v = summary_json(node, ts);
+                    reshape_summary(&mut v, mode);
+                    let _ = serde_json::to_writer(buf.writer(), &v);
                 });
                 response(StatusCode::OK, "application/json", body)
             }
@@ -145,7 +159,7 @@ impl Kubelet {
 
     /// Renders into the reused buffer under the node's read lock.
     fn render(&self, f: impl FnOnce(&mut BytesMut, &SimNode, i64)) -> Bytes {
-        let ts = now_ms();
+        let ts = self.control.sample_time(now_ms());
         let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
         buf.clear();
         buf.reserve(self.size_hint.load(Ordering::Relaxed));
@@ -154,6 +168,61 @@ impl Kubelet {
         let len = buf.len();
         self.size_hint.store(len + len / 4 + 256, Ordering::Relaxed);
         buf.split().freeze()
+    }
+}
+
+/// The resource body as a kubelet in `mode` writes it: without `node_*` series (a virtual
+/// kubelet), with the node reading zero, or without container start times.
+fn reshape_resource(body: &[u8], mode: KubeletMode) -> Vec<u8> {
+    let text = String::from_utf8_lossy(body);
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let node_value = line.starts_with("node_cpu_usage_seconds_total ")
+            || line.starts_with("node_memory_working_set_bytes ");
+        match mode {
+            KubeletMode::NoNodeSeries if line.starts_with("node_") => continue,
+            KubeletMode::NoStartTimes if line.starts_with("container_start_time_seconds") => {
+                continue;
+            }
+            KubeletMode::ZeroNode if node_value => {
+                let mut parts = line.split(' ');
+                let name = parts.next().unwrap_or_default();
+                let ts = parts.nth(1).unwrap_or_default();
+                out.push_str(&format!("{name} 0 {ts}\n"));
+                continue;
+            }
+            _ => {}
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// The Summary document as a kubelet in `mode` writes it (see [`reshape_resource`]).
+fn reshape_summary(v: &mut Value, mode: KubeletMode) {
+    match mode {
+        KubeletMode::NoNodeSeries => {
+            if let Some(n) = v["node"].as_object_mut() {
+                n.remove("cpu");
+                n.remove("memory");
+            }
+        }
+        KubeletMode::ZeroNode => {
+            v["node"]["cpu"]["usageCoreNanoSeconds"] = 0.into();
+            v["node"]["cpu"]["usageNanoCores"] = 0.into();
+            v["node"]["memory"]["workingSetBytes"] = 0.into();
+        }
+        KubeletMode::NoStartTimes => {
+            for pod in v["pods"].as_array_mut().into_iter().flatten() {
+                for c in pod["containers"].as_array_mut().into_iter().flatten() {
+                    if let Some(c) = c.as_object_mut() {
+                        c.remove("startTime");
+                    }
+                }
+            }
+        }
+        _ => {}
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod apiserver;
 pub mod certs;
+mod knobs;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod model;
@@ -21,7 +22,7 @@ mod tests;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context as _;
@@ -93,6 +94,14 @@ pub enum KubeletMode {
     Reset = 5,
     /// 200 with correct metrics followed by 80 MiB of comment lines: larger than any real kubelet's.
     Huge = 6,
+    /// 200 with every container but no `node_*` series (a virtual kubelet).
+    NoNodeSeries = 7,
+    /// 200 with an empty body.
+    EmptyBody = 8,
+    /// The node's own CPU counter and memory read zero (containers as usual).
+    ZeroNode = 9,
+    /// Containers without start times (`container_start_time_seconds`, Summary `startTime`).
+    NoStartTimes = 10,
 }
 
 impl KubeletMode {
@@ -104,6 +113,10 @@ impl KubeletMode {
             4 => KubeletMode::Hang,
             5 => KubeletMode::Reset,
             6 => KubeletMode::Huge,
+            7 => KubeletMode::NoNodeSeries,
+            8 => KubeletMode::EmptyBody,
+            9 => KubeletMode::ZeroNode,
+            10 => KubeletMode::NoStartTimes,
             _ => KubeletMode::Normal,
         }
     }
@@ -127,6 +140,9 @@ pub struct SimControl {
     token: String,
     /// Serialises pod mutations so the kubelet view and the apiserver view change together.
     mutate: Mutex<()>,
+    /// 0: kubelets answer a fresh sample per request (CRI stats); otherwise samples are taken at
+    /// multiples of this many ms, as a kubelet whose stats come from a periodic cache.
+    sample_period_ms: AtomicU64,
 }
 
 fn pod_ip(node: usize, k: u32) -> String {
@@ -507,6 +523,7 @@ pub async fn start(opts: SimOptions) -> anyhow::Result<Simulation> {
         store: store.clone(),
         token: token.clone(),
         mutate: Mutex::new(()),
+        sample_period_ms: AtomicU64::new(0),
     });
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

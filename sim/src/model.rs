@@ -99,13 +99,25 @@ pub struct SimPod {
     pub containers: Vec<SimContainer>,
 }
 
+/// A change of a container's CPU rate at a known time (a usage profile with one step), so tests
+/// can check averages over windows that span it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuChange {
+    /// When the new rate starts, Unix ms.
+    pub at_ms: i64,
+    /// The rate from then on, nanocores.
+    pub nanocores: u64,
+}
+
 /// One container with a constant CPU rate and a memory level that wobbles per second.
 #[derive(Debug, Clone)]
 pub struct SimContainer {
     /// Container name.
     pub name: String,
-    /// Constant CPU rate, nanocores: what the API must report.
+    /// CPU rate, nanocores: what the API must report (until `cpu_change`, if any).
     pub cpu_nanocores: u64,
+    /// A step of the CPU rate at a known time; `None` for a constant rate.
+    pub cpu_change: Option<CpuChange>,
     /// Memory before the per-second wobble, bytes.
     pub memory_base: u64,
     /// Container start, Unix ms: the CPU counter starts here.
@@ -329,6 +341,7 @@ fn generate_pod(
         containers.push(SimContainer {
             name: cname,
             cpu_nanocores: rng.range(1_000_000, 900_000_000),
+            cpu_change: None,
             memory_base: rng.range(4 * MI, 512 * MI),
             start_ms: created_s * 1000 + rng.range(1_000, 30_000) as i64,
         });
@@ -373,6 +386,7 @@ impl SimPod {
                 .map(|(n, cpu, mem)| SimContainer {
                     name: n.to_string(),
                     cpu_nanocores: *cpu,
+                    cpu_change: None,
                     memory_base: *mem,
                     start_ms: now_ms,
                 })
@@ -416,17 +430,31 @@ impl SimPod {
 }
 
 impl SimContainer {
-    /// Cumulative CPU seconds at `ts_ms`: rate × time since start (0 before start).
+    /// Cumulative CPU seconds at `ts_ms`: rate × time since start (0 before start), the rate
+    /// stepping at `cpu_change`.
     pub fn cpu_seconds_at(&self, ts_ms: i64) -> f64 {
-        let dt = (ts_ms - self.start_ms).max(0) as f64;
-        self.cpu_nanocores as f64 * dt / 1e12
+        self.cpu_core_nanos_at(ts_ms) as f64 / 1e9
     }
 
     /// Cumulative CPU time in core-nanoseconds at `ts_ms`, exact integer arithmetic (the Summary
     /// API's `usageCoreNanoSeconds`).
     pub fn cpu_core_nanos_at(&self, ts_ms: i64) -> u64 {
-        let dt = (ts_ms - self.start_ms).max(0) as u128;
-        u64::try_from(self.cpu_nanocores as u128 * dt / 1000).unwrap_or(u64::MAX)
+        let span = |from: i64, to: i64, rate: u64| (to - from).max(0) as u128 * rate as u128 / 1000;
+        let total = match self.cpu_change {
+            None => span(self.start_ms, ts_ms, self.cpu_nanocores),
+            Some(c) => {
+                let at = c.at_ms.max(self.start_ms);
+                span(self.start_ms, ts_ms.min(at), self.cpu_nanocores)
+                    + span(at, ts_ms, c.nanocores)
+            }
+        };
+        u64::try_from(total).unwrap_or(u64::MAX)
+    }
+
+    /// Average CPU rate over `[from_ms, to_ms]`, nanocores: what a window over that span reports.
+    pub fn average_nanocores(&self, from_ms: i64, to_ms: i64) -> u64 {
+        let d = self.cpu_core_nanos_at(to_ms) - self.cpu_core_nanos_at(from_ms);
+        (d as u128 * 1000 / (to_ms - from_ms).max(1) as u128) as u64
     }
 
     /// Working set at `ts_ms`: base plus a wobble of up to 1/16 of base that depends only on the
@@ -603,6 +631,26 @@ mod tests {
             let m = c.memory_at(base + s * 1000);
             assert!(m >= c.memory_base && m <= c.memory_base + c.memory_base / 16);
         }
+    }
+
+    #[test]
+    fn cpu_rate_steps_at_the_change_and_the_counter_stays_continuous() {
+        let mut c = SimContainer {
+            name: "c".into(),
+            cpu_nanocores: 100_000_000,
+            cpu_change: None,
+            memory_base: 1,
+            start_ms: NOW,
+        };
+        let before = c.cpu_core_nanos_at(NOW + 30_000);
+        c.cpu_change = Some(CpuChange {
+            at_ms: NOW + 30_000,
+            nanocores: 400_000_000,
+        });
+        assert_eq!(c.cpu_core_nanos_at(NOW + 30_000), before);
+        assert_eq!(c.average_nanocores(NOW, NOW + 30_000), 100_000_000);
+        assert_eq!(c.average_nanocores(NOW + 30_000, NOW + 90_000), 400_000_000);
+        assert_eq!(c.average_nanocores(NOW, NOW + 60_000), 250_000_000);
     }
 
     #[test]

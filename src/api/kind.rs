@@ -66,6 +66,9 @@ pub trait Kind: Stored {
     /// The object's message of `k8s.io/metrics`' generated.proto at resourceVersion `rv`.
     fn proto(&self, rv: u64) -> Vec<u8>;
 
+    /// End of the object's measurement window, Unix ms: how fresh it is.
+    fn timestamp_ms(&self) -> i64;
+
     /// Whether the field selector selects this object (nodes expose only `metadata.name`).
     fn fields_match(&self, f: &FieldSelector) -> bool;
 
@@ -126,6 +129,10 @@ impl Kind for NodeObject {
             window: format_go_duration_ms(self.usage.window_ms.max(0) as u64),
             usage: usage(&self.usage),
         }
+    }
+
+    fn timestamp_ms(&self) -> i64 {
+        self.usage.timestamp_ms
     }
 
     fn fields_match(&self, f: &FieldSelector) -> bool {
@@ -208,6 +215,10 @@ impl Kind for PodObject {
                 })
                 .collect(),
         }
+    }
+
+    fn timestamp_ms(&self) -> i64 {
+        self.timestamp_ms
     }
 
     fn fields_match(&self, f: &FieldSelector) -> bool {

@@ -40,6 +40,8 @@ pub struct ApiState {
     pub watchers: watch::Watchers,
     /// The API's flags (the preferred version).
     pub options: flags::ApiArgs,
+    /// Self-metrics: the freshness of what lists serve.
+    pub metrics: Option<Arc<crate::telemetry::SelfMetrics>>,
 }
 
 /// A route for GET and HEAD alike: Go serves HEAD on every GET path, and actix sends no body for it.

@@ -104,6 +104,12 @@ async fn collection<T: Kind>(
     }
     let (snap, start, before) = list::resolve::<T>(log, &q).await?;
     let page = list::page(&snap, &q, namespace, start, before);
+    if let Some(m) = &state.metrics {
+        m.observe_freshness(
+            crate::scrape::now_ms(),
+            page.items.iter().map(|v| v.value.timestamp_ms()),
+        );
+    }
     let pretty = wants_pretty(req, &q, out);
     match out.shape {
         Shape::Object if out.media == Media::Protobuf => Ok(protobuf(proto::list(

@@ -132,6 +132,27 @@ impl NodeInfo {
 }
 
 impl PodInfo {
+    /// The record of a pod seen through the metadata-only watch with the `status.phase=Running`
+    /// field selector: Running by construction; the node is not in the metadata (the kubelet
+    /// that reports the pod says where it runs). `None` without a name or namespace.
+    pub fn from_running_meta(
+        m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    ) -> Option<Self> {
+        Some(PodInfo {
+            namespace: m.namespace.as_deref()?.into(),
+            name: m.name.as_deref()?.into(),
+            uid: m.uid.as_deref().unwrap_or_default().into(),
+            labels: labels_of(m.labels.as_ref()),
+            phase: PodPhase::Running,
+            node: None,
+            created_s: m
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.as_second())
+                .unwrap_or(0),
+        })
+    }
+
     /// Extracts the compact record; `None` for an object without a name or namespace.
     pub fn from_pod(pod: &Pod) -> Option<Self> {
         let m = &pod.metadata;

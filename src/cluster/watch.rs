@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::core::PartialObjectMeta;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 
@@ -45,11 +46,16 @@ impl Indexed for Node {
     }
 }
 
-impl Indexed for Pod {
+/// The field selector of the pod watch: only Running pods are served, and kube-apiserver answers
+/// this selector from its watch cache (as metrics-server's informer asks for it).
+pub const RUNNING_PODS: &str = "status.phase=Running";
+
+impl Indexed for PartialObjectMeta<Pod> {
     type Record = PodInfo;
     const KIND: &'static str = "pod";
     fn record(&self) -> Option<(String, PodInfo)> {
-        PodInfo::from_pod(self).map(|p| (format!("{}/{}", p.namespace, p.name), p))
+        PodInfo::from_running_meta(&self.metadata)
+            .map(|p| (format!("{}/{}", p.namespace, p.name), p))
     }
     fn upsert(index: &ClusterIndex, record: PodInfo) {
         index.upsert_pod(record);
@@ -119,9 +125,14 @@ pub async fn watch_nodes(client: Client, index: Arc<ClusterIndex>, node_selector
     .await;
 }
 
-/// Keeps the pod index current; pods are needed for labels and for the Running filter.
+/// Keeps the pod index current (kube's metadata-only watcher: `Api<PartialObjectMeta<Pod>>` asks
+/// for `PartialObjectMetadataList`): metadata only (labels, uid, creation time) of Running pods. A
+/// pod that stops Running leaves the selector and arrives as a deletion; the node a pod runs on
+/// comes from the kubelet that reports it. Full Pod objects at 150,000 pods would be gigabytes to
+/// list after every restart, and would slow the sync readiness waits for.
 pub async fn watch_pods(client: Client, index: Arc<ClusterIndex>) {
-    let events = watcher(Api::<Pod>::all(client), watcher::Config::default()).default_backoff();
+    let cfg = watcher::Config::default().fields(RUNNING_PODS);
+    let events = watcher(Api::<PartialObjectMeta<Pod>>::all(client), cfg).default_backoff();
     apply_events(events, &index).await;
 }
 
@@ -131,11 +142,11 @@ mod tests {
     use crate::cluster::ClusterChange;
     use std::sync::Mutex;
 
-    fn pod(name: &str) -> Pod {
+    fn pod(name: &str) -> PartialObjectMeta<Pod> {
         serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name, "namespace": "ns"},
-            "spec": {"nodeName": "n1", "containers": [{"name": "c"}]},
-            "status": {"phase": "Running"}
+            "apiVersion": "meta.k8s.io/v1",
+            "kind": "PartialObjectMetadata",
+            "metadata": {"name": name, "namespace": "ns", "labels": {"app": "x"}}
         }))
         .unwrap()
     }
@@ -163,8 +174,15 @@ mod tests {
             Ok(watcher::Event::InitApply(pod("d"))),
             Ok(watcher::Event::InitDone),
         ]);
-        apply_events::<Pod>(events, &index).await;
-        assert!(index.with_pod("ns", "c", |_| ()).is_some());
+        apply_events::<PartialObjectMeta<Pod>>(events, &index).await;
+        assert!(
+            index
+                .with_pod("ns", "c", |p| p.phase == crate::cluster::PodPhase::Running
+                    && p.node.is_none()
+                    && p.labels.len() == 1)
+                .unwrap(),
+            "a pod of the Running-only metadata watch is Running, its node left to the kubelet"
+        );
         assert!(index.with_pod("ns", "d", |_| ()).is_some());
         assert_eq!(index.pod_count(), 2);
         assert_eq!(

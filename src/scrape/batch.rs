@@ -26,16 +26,19 @@ fn sample(cpu: Option<&Point>, mem: Option<&Point>, default_ms: i64) -> Option<S
 
 /// The decoded response of `node`, as a batch. `request_ms` stands in for missing timestamps.
 ///
-/// Rules (as metrics-server): a node sample needs non-zero CPU and memory; a container whose CPU and
-/// memory are both zero is skipped (not running); a pod with any other incomplete container is
-/// reported as incomplete, so the store keeps its previous samples instead of serving a partial sum.
+/// Rules: a node or container sample needs a CPU counter and a memory reading, both finite and not
+/// negative; zero readings are served (unlike metrics-server, which drops the whole pod for one
+/// zero-CPU or zero-memory container and never serves a zero node: an idle sidecar is real usage).
+/// A container without either series is not running and is skipped; a pod with a container that
+/// has only one of them, or an invalid value, is reported as incomplete, so the store keeps its
+/// previous samples instead of serving a partial sum. A start time that is not a plausible Unix
+/// time, or is later than the sample, is dropped (0), which the store reads as "unknown".
 pub fn build<'a>(node: &'a str, decoded: &'a Decoded<'a>, request_ms: i64) -> NodeBatch<'a> {
     let node_sample = sample(
         decoded.node.cpu.as_ref(),
         decoded.node.memory.as_ref(),
         request_ms,
-    )
-    .filter(|s| s.cpu_ns > 0 && s.memory_bytes > 0);
+    );
 
     let mut order: Vec<&ContainerRaw<'a>> = decoded.containers.iter().collect();
     order.sort_unstable_by(|a, b| {
@@ -59,12 +62,12 @@ pub fn build<'a>(node: &'a str, decoded: &'a Decoded<'a>, request_ms: i64) -> No
             j += 1;
             let s = sample(c.cpu.as_ref(), c.memory.as_ref(), request_ms);
             match s {
-                Some(s) if s.cpu_ns == 0 && s.memory_bytes == 0 => continue,
-                Some(s) if s.cpu_ns > 0 && s.memory_bytes > 0 => {
+                Some(s) => {
                     let start_ms = c
                         .start_time_s
                         .filter(|v| v.is_finite() && *v > 0.0 && *v < 1e12)
                         .map(|v| (v * 1000.0).round() as i64)
+                        .filter(|ms| *ms <= s.timestamp_ms)
                         .unwrap_or(0);
                     containers.push(ContainerSample {
                         name: c.container.as_ref(),
@@ -73,7 +76,7 @@ pub fn build<'a>(node: &'a str, decoded: &'a Decoded<'a>, request_ms: i64) -> No
                     });
                 }
                 None if c.cpu.is_none() && c.memory.is_none() => continue,
-                _ => complete = false,
+                None => complete = false,
             }
         }
         if complete && !containers.is_empty() {
@@ -142,7 +145,7 @@ mod tests {
             ],
             skipped: vec![],
         };
-        let b = build("n1", &d, 99);
+        let b = build("n1", &d, 1_700_000_000_600);
         let ns = b.node_sample.unwrap();
         assert_eq!(
             (ns.timestamp_ms, ns.cpu_ns, ns.memory_bytes),
@@ -155,26 +158,44 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            vec![("a", "p1", 1), ("b", "p2", 1)],
-            "all-zero container y skipped"
+            vec![("a", "p1", 2), ("b", "p2", 1), ("d", "halfzero", 1)],
+            "zero readings are readings: containers y and k are served"
         );
-        assert_eq!(b.pods[0].containers[0].start_ms, 1_700_000_000_500);
+        assert_eq!(b.pods[0].containers[1].name, "z");
         assert_eq!(
-            b.pods[1].containers[0].sample.timestamp_ms, 99,
+            b.pods[0].containers[1].start_ms, 0,
+            "a start time later than the sample is rejected"
+        );
+        assert_eq!(b.pods[1].containers[0].start_ms, 1_700_000_000_500);
+        assert_eq!(
+            b.pods[1].containers[0].sample.timestamp_ms, 1_700_000_000_600,
             "missing timestamp -> request time"
         );
-        assert_eq!(b.incomplete_pods, vec![("c", "bad"), ("d", "halfzero")]);
+        assert_eq!(b.incomplete_pods, vec![("c", "bad")]);
     }
 
     #[test]
-    fn node_with_zero_or_missing_values_has_no_sample() {
+    fn node_with_missing_or_invalid_values_has_no_sample_but_zero_is_served() {
         let mut d = Decoded::default();
-        assert_eq!(build("n", &d, 1).node_sample, None);
+        assert_eq!(build("n", &d, 1).node_sample, None, "empty body");
         d.node = NodeRaw {
             cpu: pt(0.0, None),
-            memory: pt(5.0, None),
+            memory: pt(0.0, None),
         };
-        assert_eq!(build("n", &d, 1).node_sample, None);
+        assert_eq!(
+            build("n", &d, 1).node_sample,
+            Some(Sample {
+                timestamp_ms: 1,
+                cpu_ns: 0,
+                memory_bytes: 0
+            }),
+            "a zero reading is a reading"
+        );
+        d.node = NodeRaw {
+            cpu: pt(3.0, None),
+            memory: None,
+        };
+        assert_eq!(build("n", &d, 1).node_sample, None, "no memory series");
         d.node = NodeRaw {
             cpu: pt(f64::NAN, None),
             memory: pt(5.0, None),

@@ -40,6 +40,21 @@ pub enum ScrapeError {
     Decode(#[from] crate::scrape::decode::DecodeError),
 }
 
+impl ScrapeError {
+    /// A short reason, the `reason` label of the failure self-metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ScrapeError::NoAddress(_) => "no_address",
+            ScrapeError::NoPort => "no_port",
+            ScrapeError::Timeout => "timeout",
+            ScrapeError::Request(_) => "request",
+            ScrapeError::Status(_) => "status",
+            ScrapeError::TooLarge => "body_too_large",
+            ScrapeError::Decode(_) => "decode",
+        }
+    }
+}
+
 /// Why the kubelet client cannot be built; reported at startup.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientSetupError {

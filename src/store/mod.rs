@@ -39,6 +39,25 @@ pub struct StoreConfig {
     pub max_age_ms: i64,
 }
 
+/// How served objects are computed from the rings, chosen by flags; see [`Store::with_policy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServePolicy {
+    /// History a rate covers at least (`--window`); 0 means the two newest samples.
+    pub window_ms: i64,
+    /// Serve a pod whose containers do not all have a rate yet (`--allow-partial-pods`).
+    pub partial_pods: bool,
+}
+
+impl Default for ServePolicy {
+    /// metrics-server's rules: the two newest samples, every container needed.
+    fn default() -> Self {
+        ServePolicy {
+            window_ms: 0,
+            partial_pods: false,
+        }
+    }
+}
+
 /// One container's sample in a batch.
 #[derive(Debug, Clone)]
 pub struct ContainerSample<'a> {
@@ -83,6 +102,12 @@ pub struct CommitStats {
     pub restarts: usize,
     /// Pods whose series were dropped because the kubelet no longer reports them.
     pub removed_pods: usize,
+    /// The node's NodeMetrics is served after this commit.
+    pub node_served: bool,
+    /// Pods this node's series hold (reported by its kubelet, complete or kept from before).
+    pub pods_held: usize,
+    /// Of those, pods served after this commit (Running in the cluster, every container a rate).
+    pub pods_served: usize,
 }
 
 /// What the cluster view says about a pod.
@@ -108,9 +133,14 @@ pub trait MetaSource: Send + Sync {
 /// The sharded in-memory store.
 pub struct Store {
     cfg: StoreConfig,
+    policy: ServePolicy,
     log: Arc<ChangeLog>,
     meta: Arc<dyn MetaSource>,
     nodes: DashMap<Arc<str>, Arc<Mutex<NodeState>>>,
+    /// Which node's kubelet reports each pod: the cluster view watches pod metadata only, so the
+    /// binding comes from the kubelets, and a pod that appears in the cluster after its node was
+    /// scraped is found here.
+    reported_by: DashMap<PodKey, Arc<str>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -131,10 +161,24 @@ impl Store {
     pub fn new(cfg: StoreConfig, log: LogConfig, meta: Arc<dyn MetaSource>) -> Self {
         Store {
             cfg,
+            policy: ServePolicy::default(),
             log: Arc::new(ChangeLog::new(log)),
             meta,
             nodes: DashMap::new(),
+            reported_by: DashMap::new(),
         }
+    }
+
+    /// The same store computing served objects with `policy` (window, partial pods) instead of
+    /// metrics-server's rules.
+    pub fn with_policy(mut self, policy: ServePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The serving policy in force.
+    pub fn policy(&self) -> ServePolicy {
+        self.policy
     }
 
     /// The change log: snapshots for lists, subscriptions for watches.
@@ -169,8 +213,28 @@ impl Store {
         if st.removed {
             return CommitStats::default();
         }
-        let (mut stats, dropped) = st.ingest(batch, now_ms, &self.cfg);
-        let (nodes, pods) = st.changes(&node_meta, &*self.meta, now_ms, &self.cfg, dropped);
+        let (mut stats, added, dropped) = st.ingest(batch, now_ms, &self.cfg);
+        for key in added {
+            self.reported_by.insert(key, st.name().clone());
+        }
+        for key in &dropped {
+            self.reported_by
+                .remove_if(key, |_, node| node.as_ref() == batch.node);
+        }
+        let (nodes, pods) = st.changes(
+            &node_meta,
+            &*self.meta,
+            now_ms,
+            &self.cfg,
+            &self.policy,
+            dropped,
+        );
+        stats.node_served = matches!(nodes.first(), Some(Change::Upsert(_)));
+        stats.pods_held = st.pod_count();
+        stats.pods_served = pods
+            .iter()
+            .filter(|c| matches!(c, Change::Upsert(_)))
+            .count();
         stats.events = self.log.commit(nodes, pods);
         stats
     }
@@ -184,6 +248,9 @@ impl Store {
                 };
                 let mut st = lock(&state);
                 st.removed = true;
+                for key in st.pod_keys() {
+                    self.reported_by.remove_if(&key, |_, n| n.as_ref() == name);
+                }
                 let (nodes, pods) = st.deletions();
                 self.log.commit(nodes, pods);
             }
@@ -192,15 +259,16 @@ impl Store {
                     return;
                 };
                 let st = lock(&state);
-                if let Some(change) = st.node_change(&meta, self.cfg.resolution_ms) {
+                if let Some(change) = st.node_change(&meta, &self.cfg, &self.policy) {
                     self.log.commit(vec![change], Vec::new());
                 }
             }
         }
     }
 
-    /// The cluster view changed or removed a pod: recompute it on the node that serves it and on
-    /// the node the cluster binds it to (`node_hint`), and commit what that changes.
+    /// The cluster view changed or removed a pod: recompute it on the node that serves it, on the
+    /// node whose kubelet reports it and on the node the cluster binds it to (`node_hint`, when
+    /// the cluster view knows it), and commit what that changes.
     pub fn pod_changed(&self, namespace: &str, name: &str, node_hint: Option<&str>) {
         let key = PodKey::new(namespace, name);
         let served_by = self
@@ -208,10 +276,11 @@ impl Store {
             .get::<PodObject>(&key)
             .map(|v| v.value.node.clone());
         let mut candidates: Vec<Arc<str>> = served_by.iter().cloned().collect();
-        if let Some(h) = node_hint
-            && served_by.as_deref() != Some(h)
-        {
-            candidates.push(h.into());
+        let reporter = self.reported_by.get(&key).map(|n| n.clone());
+        for node in reporter.into_iter().chain(node_hint.map(Arc::from)) {
+            if !candidates.contains(&node) {
+                candidates.push(node);
+            }
         }
         let meta = self.meta.pod_meta(namespace, name);
         for node in candidates {
@@ -220,7 +289,7 @@ impl Store {
             let change = match &state {
                 Some(state) => {
                     let st = lock(state);
-                    st.pod_change(&key, meta.as_ref(), &self.cfg)
+                    st.pod_change(&key, meta.as_ref(), &self.cfg, &self.policy)
                         .or_else(|| is_owner.then(|| st.pod_delete(&key)))
                 }
                 None if is_owner => Some(Change::Delete {

@@ -9,7 +9,7 @@ use super::changelog::Change;
 use super::objects::{NodeObject, ObjectMeta, PodKey, PodObject};
 use super::rate::{self, Ingest};
 use super::ring::Ring;
-use super::{CommitStats, MetaSource, NodeBatch, PodBatch, PodMeta, StoreConfig};
+use super::{CommitStats, MetaSource, NodeBatch, PodBatch, PodMeta, ServePolicy, StoreConfig};
 
 struct ContainerSeries {
     name: Arc<str>,
@@ -56,6 +56,24 @@ impl NodeState {
         }
     }
 
+    pub(crate) fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// Pods whose series this node holds.
+    pub(crate) fn pod_count(&self) -> usize {
+        self.pods.values().map(|m| m.len()).sum()
+    }
+
+    /// Keys of the pods whose series this node holds.
+    pub(crate) fn pod_keys(&self) -> Vec<PodKey> {
+        self.pods
+            .values()
+            .flat_map(|m| m.values())
+            .map(|p| p.key.clone())
+            .collect()
+    }
+
     pub(crate) fn container_count(&self) -> usize {
         self.pods
             .values()
@@ -71,12 +89,14 @@ impl NodeState {
     }
 
     /// Takes the batch's samples into the rings; drops series the kubelet no longer reports.
+    /// Returns the pods whose series are new and those dropped.
     pub(crate) fn ingest(
         &mut self,
         batch: &NodeBatch<'_>,
         now_ms: i64,
         cfg: &StoreConfig,
-    ) -> (CommitStats, Vec<PodKey>) {
+    ) -> (CommitStats, Vec<PodKey>, Vec<PodKey>) {
+        let mut added = Vec::new();
         let mut stats = CommitStats::default();
         self.scrapes += 1;
         self.scraped_ms = now_ms;
@@ -89,6 +109,9 @@ impl NodeState {
         }
         for pod in &batch.pods {
             let series = self.series_mut(pod.namespace, pod.name);
+            if series.seen == 0 {
+                added.push(series.key.clone());
+            }
             series.seen = seq;
             series.complete_ms = now_ms;
             stats.restarts += update_pod(series, pod, cfg.depth);
@@ -110,7 +133,7 @@ impl NodeState {
         }
         self.pods.retain(|_, m| !m.is_empty());
         stats.removed_pods = dropped.len();
-        (stats, dropped)
+        (stats, added, dropped)
     }
 
     fn series_mut(&mut self, namespace: &str, name: &str) -> &mut PodSeries {
@@ -135,9 +158,19 @@ impl NodeState {
         by_name.get_mut(name).expect("pod entry just ensured")
     }
 
-    /// The served node object, if the ring gives a rate.
-    fn node_object(&self, meta: &ObjectMeta, resolution_ms: i64) -> Option<NodeObject> {
-        let usage = rate::usage(&self.ring, self.start_ms, resolution_ms)?;
+    /// The served node object, if the ring gives a rate (zero readings included).
+    fn node_object(
+        &self,
+        meta: &ObjectMeta,
+        cfg: &StoreConfig,
+        policy: &ServePolicy,
+    ) -> Option<NodeObject> {
+        let usage = rate::usage(
+            &self.ring,
+            self.start_ms,
+            cfg.resolution_ms,
+            policy.window_ms,
+        )?;
         Some(NodeObject {
             name: self.name.clone(),
             meta: meta.clone(),
@@ -148,12 +181,13 @@ impl NodeState {
     pub(crate) fn node_change(
         &self,
         meta: &ObjectMeta,
-        resolution_ms: i64,
+        cfg: &StoreConfig,
+        policy: &ServePolicy,
     ) -> Option<Change<NodeObject>> {
         if self.expired || self.scraped_ms == 0 {
             return None;
         }
-        Some(match self.node_object(meta, resolution_ms) {
+        Some(match self.node_object(meta, cfg, policy) {
             Some(o) => Change::Upsert(o),
             None => Change::Delete {
                 key: self.name.clone(),
@@ -167,6 +201,7 @@ impl NodeState {
         series: &PodSeries,
         meta: Option<&PodMeta>,
         cfg: &StoreConfig,
+        policy: &ServePolicy,
         now_ms: i64,
     ) -> Option<PodObject> {
         let meta = meta.filter(|m| m.running)?;
@@ -176,8 +211,15 @@ impl NodeState {
         let mut containers = Vec::with_capacity(series.containers.len());
         let mut earliest: Option<rate::Usage> = None;
         for c in &series.containers {
-            // As in metrics-server: a pod is served only when every container has a rate.
-            let u = rate::usage(&c.ring, c.start_ms, cfg.resolution_ms)?;
+            // As in metrics-server: a pod is served only when every container has a rate, unless
+            // the policy relaxes that; then it is served with the containers that have one.
+            let Some(u) = rate::usage(&c.ring, c.start_ms, cfg.resolution_ms, policy.window_ms)
+            else {
+                if policy.partial_pods {
+                    continue;
+                }
+                return None;
+            };
             if earliest.is_none_or(|e| u.timestamp_ms < e.timestamp_ms) {
                 earliest = Some(u);
             }
@@ -199,9 +241,10 @@ impl NodeState {
         series: &PodSeries,
         meta: Option<&PodMeta>,
         cfg: &StoreConfig,
+        policy: &ServePolicy,
         now_ms: i64,
     ) -> Change<PodObject> {
-        match self.pod_object(series, meta, cfg, now_ms) {
+        match self.pod_object(series, meta, cfg, policy, now_ms) {
             Some(o) => Change::Upsert(o),
             None => self.pod_delete(&series.key),
         }
@@ -213,12 +256,13 @@ impl NodeState {
         key: &PodKey,
         meta: Option<&PodMeta>,
         cfg: &StoreConfig,
+        policy: &ServePolicy,
     ) -> Option<Change<PodObject>> {
         if self.expired || self.removed {
             return None;
         }
         let series = self.series(key)?;
-        Some(self.pod_change_of(series, meta, cfg, self.scraped_ms))
+        Some(self.pod_change_of(series, meta, cfg, policy, self.scraped_ms))
     }
 
     pub(crate) fn pod_delete(&self, key: &PodKey) -> Change<PodObject> {
@@ -235,17 +279,18 @@ impl NodeState {
         meta: &dyn MetaSource,
         now_ms: i64,
         cfg: &StoreConfig,
+        policy: &ServePolicy,
         dropped: Vec<PodKey>,
     ) -> (Vec<Change<NodeObject>>, Vec<Change<PodObject>>) {
         let nodes: Vec<_> = self
-            .node_change(node_meta, cfg.resolution_ms)
+            .node_change(node_meta, cfg, policy)
             .into_iter()
             .collect();
         let mut pods = Vec::with_capacity(self.pods.values().map(|m| m.len()).sum::<usize>());
         for by_name in self.pods.values() {
             for series in by_name.values() {
                 let pm = meta.pod_meta(&series.key.namespace, &series.key.name);
-                pods.push(self.pod_change_of(series, pm.as_ref(), cfg, now_ms));
+                pods.push(self.pod_change_of(series, pm.as_ref(), cfg, policy, now_ms));
             }
         }
         for key in dropped {
