@@ -27,7 +27,8 @@ async fn watches(c: &Cluster) -> usize {
         .unwrap();
     body.lines()
         .find_map(|l| l.strip_prefix("metrics_apiserver_watches "))
-        .and_then(|v| v.trim().parse().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as usize)
         .expect("metrics_apiserver_watches in /metrics")
 }
 
