@@ -112,6 +112,21 @@ impl Cluster {
             .unwrap()
     }
 
+    /// A client that trusts the simulator's CA and sends no credentials.
+    pub fn anonymous_http(&self) -> reqwest::Client {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&self.sim.ca_file).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let tls = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .build()
+            .unwrap()
+    }
+
     /// `path` through the fake kube-apiserver (the aggregation layer), as clients reach us.
     pub fn via_proxy(&self, path: &str) -> String {
         format!("{}{path}", self.sim.apiserver_url)
