@@ -194,11 +194,13 @@ impl Cluster {
                             name: c,
                             start_ms: T0 - 3_600_000,
                             sample: sample(50_000_000),
+                            swap_bytes: None,
                         })
                         .collect(),
                 })
                 .collect(),
             incomplete_pods: vec![],
+            node_swap: None,
         }
     }
 }

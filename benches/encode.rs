@@ -34,6 +34,7 @@ fn usage(i: usize) -> Usage {
         window_ms: 15_012,
         cpu_nanocores: 12_345_678 + i as u64 * 1_013,
         memory_bytes: 123_456_512 + i as u64 * 4_096,
+        swap_bytes: None,
     }
 }
 

@@ -42,11 +42,13 @@ fn batch<'a>(node: &'a str, names: &'a [(String, String, [String; 2])], t: i64) 
                         name: c,
                         start_ms: 1,
                         sample: sample(50_000_000),
+                        swap_bytes: None,
                     })
                     .collect(),
             })
             .collect(),
         incomplete_pods: vec![],
+        node_swap: None,
     }
 }
 

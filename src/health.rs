@@ -295,6 +295,7 @@ mod tests {
                 }),
                 pods: vec![],
                 incomplete_pods: vec![],
+                node_swap: None,
             };
             h.store.commit(&batch, now);
         }
@@ -406,9 +407,11 @@ mod tests {
                         name: "c",
                         start_ms: 0,
                         sample: s,
+                        swap_bytes: None,
                     }],
                 }],
                 incomplete_pods: vec![],
+                node_swap: None,
             };
             h.store.commit(&batch, now);
         }

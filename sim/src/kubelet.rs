@@ -359,10 +359,11 @@ fn write_resource_metrics_fmt(w: &mut BytesMut, node: &SimNode, ts: i64) -> fmt:
     for (p, c) in containers() {
         writeln!(
             w,
-            "container_swap_usage_bytes{{container=\"{}\",namespace=\"{}\",pod=\"{}\"}} 0 {ts}",
+            "container_swap_usage_bytes{{container=\"{}\",namespace=\"{}\",pod=\"{}\"}} {} {ts}",
             Esc(&c.name),
             Esc(&p.namespace),
-            Esc(&p.name)
+            Esc(&p.name),
+            GoFloat(c.swap_bytes() as f64)
         )?;
     }
     family(
@@ -399,7 +400,11 @@ fn write_resource_metrics_fmt(w: &mut BytesMut, node: &SimNode, ts: i64) -> fmt:
             "[ALPHA] Current swap usage of the node in bytes. Reported only on non-windows systems",
         ),
     )?;
-    writeln!(w, "node_swap_usage_bytes 0 {ts}")?;
+    writeln!(
+        w,
+        "node_swap_usage_bytes {} {ts}",
+        GoFloat(node.swap_bytes() as f64)
+    )?;
     family(
         w,
         (
@@ -445,9 +450,10 @@ fn write_resource_metrics_fmt(w: &mut BytesMut, node: &SimNode, ts: i64) -> fmt:
     for p in &node.pods {
         writeln!(
             w,
-            "pod_swap_usage_bytes{{namespace=\"{}\",pod=\"{}\"}} 0 {ts}",
+            "pod_swap_usage_bytes{{namespace=\"{}\",pod=\"{}\"}} {} {ts}",
             Esc(&p.namespace),
-            Esc(&p.name)
+            Esc(&p.name),
+            GoFloat(p.swap_bytes() as f64)
         )?;
     }
     family(
@@ -488,6 +494,8 @@ pub fn summary_json(node: &SimNode, ts_ms: i64) -> Value {
             "majorPageFaults": 0
         })
     };
+    let swap =
+        |used: u64| json!({"time": time, "swapAvailableBytes": 1u64 << 30, "swapUsageBytes": used});
     let pods: Vec<Value> = node
         .pods
         .iter()
@@ -504,7 +512,8 @@ pub fn summary_json(node: &SimNode, ts_ms: i64) -> Value {
                             "usageNanoCores": c.cpu_nanocores,
                             "usageCoreNanoSeconds": c.cpu_core_nanos_at(at)
                         },
-                        "memory": mem(c.memory_at(at))
+                        "memory": mem(c.memory_at(at)),
+                        "swap": swap(c.swap_bytes())
                     })
                 })
                 .collect();
@@ -538,7 +547,8 @@ pub fn summary_json(node: &SimNode, ts_ms: i64) -> Value {
                 "usageNanoCores": node.cpu_nanocores(),
                 "usageCoreNanoSeconds": node.cpu_core_nanos_at(at)
             },
-            "memory": node_mem
+            "memory": node_mem,
+            "swap": swap(node.swap_bytes())
         },
         "pods": pods
     })
@@ -665,7 +675,9 @@ mod tests {
             for (cj, c) in cs.iter().zip(&p.containers) {
                 assert_eq!(cj["cpu"]["usageCoreNanoSeconds"], c.cpu_core_nanos_at(at));
                 assert_eq!(cj["memory"]["workingSetBytes"], c.memory_at(TS));
+                assert_eq!(cj["swap"]["swapUsageBytes"], c.swap_bytes());
             }
         }
+        assert_eq!(back["node"]["swap"]["swapUsageBytes"], node.swap_bytes());
     }
 }

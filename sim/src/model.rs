@@ -420,6 +420,11 @@ impl SimPod {
         self.containers.iter().map(|c| c.memory_at(ts_ms)).sum()
     }
 
+    /// Sum of the containers' swap.
+    pub fn swap_bytes(&self) -> u64 {
+        self.containers.iter().map(|c| c.swap_bytes()).sum()
+    }
+
     /// Label value for `key`.
     pub fn label(&self, key: &str) -> Option<&str> {
         self.labels
@@ -462,6 +467,17 @@ impl SimContainer {
     pub fn memory_at(&self, ts_ms: i64) -> u64 {
         wobble(self.memory_base, ts_ms)
     }
+
+    /// Swap in use, bytes: a third of the containers (chosen by their memory base, so no random
+    /// draw shifts the rest of the model) swap out an eighth of their base, page-aligned; the rest
+    /// none. Constant, so any API timestamp determines it.
+    pub fn swap_bytes(&self) -> u64 {
+        if mix64(self.memory_base).is_multiple_of(3) {
+            (self.memory_base / 8) & !4095
+        } else {
+            0
+        }
+    }
 }
 
 fn wobble(base: u64, ts_ms: i64) -> u64 {
@@ -499,6 +515,11 @@ impl SimNode {
     /// Node working set at `ts_ms`: containers' `memory_at` plus overhead (whole-second rule).
     pub fn memory_at(&self, ts_ms: i64) -> u64 {
         self.overhead_memory + self.pods.iter().map(|p| p.memory_at(ts_ms)).sum::<u64>()
+    }
+
+    /// Node swap: the pods' swap (system daemons swap nothing here).
+    pub fn swap_bytes(&self) -> u64 {
+        self.pods.iter().map(|p| p.swap_bytes()).sum()
     }
 
     /// Allocatable CPU in millicores: capacity minus a 100m system reservation.
@@ -612,9 +633,19 @@ mod tests {
                     assert!((4 * MI..=512 * MI).contains(&c.memory_base));
                     assert!(c.start_ms > pod.created_s * 1000);
                     assert!(c.start_ms < NOW - 3_000_000);
+                    assert!(c.swap_bytes() < c.memory_base && c.swap_bytes().is_multiple_of(4096));
                 }
             }
         }
+        let swapping = s
+            .pods()
+            .flat_map(|(_, p)| &p.containers)
+            .filter(|c| c.swap_bytes() > 0)
+            .count();
+        assert!(
+            swapping > 0,
+            "some containers swap, so the API has swap to show"
+        );
     }
 
     #[test]

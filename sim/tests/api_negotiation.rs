@@ -307,20 +307,18 @@ async fn both_versions_every_accept_form_and_every_error() {
             "{url} {accept}"
         );
     }
-    let (s, _, _, b) = get(
+    // YAML on a watch is a 406; Go's `ErrorNegotiated` writes that Status in YAML, which
+    // the error's own negotiation (over every serializer) accepts.
+    let (s, ct, _, b) = get(
         &http,
         &c.via_proxy("/apis/metrics.k8s.io/v1/nodes?watch=true"),
         Some("application/yaml"),
     )
     .await;
-    assert_eq!(s, 406);
+    assert_eq!((s, ct.as_str()), (406, "application/yaml"));
     assert_eq!(
-        json_of(&b),
-        status(
-            406,
-            "NotAcceptable",
-            "only the following media types are accepted: application/json, application/vnd.kubernetes.protobuf"
-        )
+        String::from_utf8(b).unwrap(),
+        "apiVersion: v1\ncode: 406\nkind: Status\nmessage: 'only the following media types are accepted: application/json, application/vnd.kubernetes.protobuf'\nmetadata: {}\nreason: NotAcceptable\nstatus: Failure\n"
     );
     let (s, _, _, b) = get(
         &http,
@@ -358,6 +356,27 @@ async fn both_versions_every_accept_form_and_every_error() {
         want["details"] = details;
         assert_eq!(json_of(&b), want, "{path}");
     }
+    // An error in YAML where YAML was asked, as kube-apiserver writes it (keys sorted).
+    let (s, ct, _, b) = get(
+        &http,
+        &c.via_proxy("/apis/metrics.k8s.io/v1/nodes/nope"),
+        Some("application/yaml"),
+    )
+    .await;
+    assert_eq!((s, ct.as_str()), (404, "application/yaml"));
+    assert_eq!(
+        String::from_utf8(b).unwrap(),
+        "apiVersion: v1\ncode: 404\ndetails:\n  kind: node\n  name: nope\nkind: Status\nmessage: node \"nope\" not found\nmetadata: {}\nreason: NotFound\nstatus: Failure\n"
+    );
+    // A Table request's error is a plain JSON Status.
+    let (s, ct, _, b) = get(
+        &http,
+        &c.via_proxy("/apis/metrics.k8s.io/v1/nodes/nope"),
+        Some(TABLE_ACCEPT),
+    )
+    .await;
+    assert_eq!((s, ct.as_str()), (404, "application/json"));
+    assert_eq!(json_of(&b)["reason"], "NotFound");
 
     // --- HEAD on every GET path: the GET's status and Content-Type, no body. ---
     for path in [

@@ -165,6 +165,48 @@ fn item(b: &[u8], pod: bool) -> Value {
     v
 }
 
+/// A Status message as the JSON Status the server writes for the same error.
+fn status_json(b: &[u8]) -> Value {
+    let f = fields(b);
+    let mut v = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": string(&f, 2).unwrap(),
+        "message": string(&f, 3).unwrap(),
+        "reason": string(&f, 4).unwrap(),
+        "code": int(&f, 6).unwrap(),
+    });
+    if let Some(d) = one(&f, 5) {
+        let d = fields(&d);
+        let mut details = json!({});
+        for (num, key) in [(1, "name"), (2, "group"), (3, "kind")] {
+            if let Some(s) = string(&d, num) {
+                details[key] = s.into();
+            }
+        }
+        let causes: Vec<Value> = bytes(&d, 4)
+            .iter()
+            .map(|c| {
+                let c = fields(c);
+                let mut cause = json!({"reason": string(&c, 1), "message": string(&c, 2)});
+                if let Some(field) = string(&c, 3) {
+                    cause["field"] = field.into();
+                }
+                cause
+            })
+            .collect();
+        if !causes.is_empty() {
+            details["causes"] = causes.into();
+        }
+        if let Some(s) = int(&d, 5) {
+            details["retryAfterSeconds"] = s.into();
+        }
+        v["details"] = details;
+    }
+    v
+}
+
 /// The frames of a protobuf watch body: (type, the object's kind, the object's message).
 fn frames(body: &[u8]) -> Vec<(String, String, Vec<u8>)> {
     let mut out = Vec::new();
@@ -333,5 +375,71 @@ async fn protobuf_answers_decode_to_the_json_answers() {
             .starts_with("too old resource version: 1 (")
     );
     assert_eq!(int(&st, 6), Some(410));
+
+    // Request errors in the negotiated media type, as Go's `ErrorNegotiated`: a protobuf Status for
+    // a protobuf client, the same Status as the JSON answer field by field; a 406 stays JSON.
+    let kubectl = "application/vnd.kubernetes.protobuf, */*";
+    let watcher = "application/vnd.kubernetes.protobuf;stream=watch";
+    let errors = [
+        ("/apis/metrics.k8s.io/v1/nodes/nope", kubectl),
+        (
+            "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/nope",
+            kubectl,
+        ),
+        (
+            "/apis/metrics.k8s.io/v1/pods?labelSelector=app%20in",
+            kubectl,
+        ),
+        (
+            "/apis/metrics.k8s.io/v1/pods?resourceVersion=1&resourceVersionMatch=Exact",
+            kubectl,
+        ),
+        (
+            "/apis/metrics.k8s.io/v1/nodes?limit=-1&resourceVersionMatch=NotOlderThan",
+            kubectl,
+        ),
+        (
+            "/apis/metrics.k8s.io/v1/pods?watch=true&labelSelector=app%20in",
+            watcher,
+        ),
+        (
+            "/apis/metrics.k8s.io/v1/watch/nodes?fieldSelector=spec.x%3Dy",
+            watcher,
+        ),
+    ];
+    for (path, accept) in errors {
+        let r = http
+            .get(c.via_proxy(path))
+            .header("Accept", accept)
+            .send()
+            .await
+            .unwrap();
+        let code = r.status().as_u16();
+        assert!(code >= 400, "{path}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/vnd.kubernetes.protobuf"
+        );
+        let body = r.bytes().await.unwrap();
+        let (api_version, kind, raw, _, _) = envelope(&body);
+        assert_eq!((api_version.as_str(), kind.as_str()), ("v1", "Status"));
+        let json_answer = http.get(c.via_proxy(path)).send().await.unwrap();
+        assert_eq!(json_answer.status().as_u16(), code, "{path}");
+        let want: Value = json_answer.json().await.unwrap();
+        assert_eq!(status_json(&raw), want, "{path} {accept}");
+    }
+    let r = http
+        .get(c.via_proxy("/apis/metrics.k8s.io/v1/nodes/nope"))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            r.headers()["content-type"].to_str().unwrap()
+        ),
+        (406, "application/json")
+    );
     c.shutdown().await;
 }

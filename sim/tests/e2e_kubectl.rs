@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use metrics_apiserver::api::quantity::parse_quantity;
+use metrics_apiserver::api::quantity::{format_memory_bytes, parse_quantity};
 use metrics_apiserver_sim::model::{Scenario, SimNode, SimPod};
 use serde_json::Value;
 
@@ -218,6 +218,11 @@ fn check_node_object(sim: &Sim, item: &Value) {
         node.memory_at(ts * 1000),
         "{name}: memory at {ts}"
     );
+    assert_eq!(
+        item["usage"]["swap"].as_str(),
+        Some(format_memory_bytes(node.swap_bytes()).as_str()),
+        "{name}: swap as a BinarySI quantity"
+    );
     let labels = item["metadata"]["labels"].as_object().unwrap();
     for (k, v) in &node.labels {
         assert_eq!(
@@ -267,6 +272,11 @@ fn check_pod_object(sim: &Sim, item: &Value) {
             mem as u64,
             sc.memory_at(ts * 1000),
             "{ns}/{name}/{cname}: memory at {ts}"
+        );
+        assert_eq!(
+            c["usage"]["swap"].as_str(),
+            Some(format_memory_bytes(sc.swap_bytes()).as_str()),
+            "{ns}/{name}/{cname}: swap"
         );
     }
     let labels = item["metadata"]["labels"].as_object().unwrap();

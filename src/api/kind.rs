@@ -19,10 +19,11 @@ fn usage(u: &Usage) -> ResourceList {
     ResourceList {
         cpu: format_cpu_nanocores(u.cpu_nanocores),
         memory: format_memory_bytes(u.memory_bytes),
+        swap: u.swap_bytes.map(format_memory_bytes),
     }
 }
 
-/// Usage as Table cells, sorted by resource name.
+/// Usage as Table cells, sorted by resource name; metrics-server's table has only cpu and memory.
 fn usage_cells(u: &Usage) -> Vec<(&'static str, String)> {
     vec![
         ("cpu", format_cpu_nanocores(u.cpu_nanocores)),
@@ -180,6 +181,7 @@ impl Kind for PodObject {
             window_ms: self.window_ms,
             cpu_nanocores: 0,
             memory_bytes: 0,
+            swap_bytes: None,
         };
         for (_, u) in self.containers.iter() {
             sum.cpu_nanocores += u.cpu_nanocores;

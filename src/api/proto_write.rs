@@ -112,11 +112,29 @@ impl Meta<'_> {
 }
 
 /// Usage as sorted (name, quantity) pairs, the map the messages carry.
-fn cells(u: &Usage) -> [(&'static str, String); 2] {
-    [
-        ("cpu", format_cpu_nanocores(u.cpu_nanocores)),
-        ("memory", format_memory_bytes(u.memory_bytes)),
-    ]
+fn cells(u: &Usage) -> Cells {
+    let swap = u.swap_bytes.map(format_memory_bytes);
+    Cells {
+        len: 2 + usize::from(swap.is_some()),
+        items: [
+            ("cpu", format_cpu_nanocores(u.cpu_nanocores)),
+            ("memory", format_memory_bytes(u.memory_bytes)),
+            ("swap", swap.unwrap_or_default()),
+        ],
+    }
+}
+
+/// The usage map without a heap allocation per container: cpu, memory and, when `len` is 3, swap.
+struct Cells {
+    items: [(&'static str, String); 3],
+    len: usize,
+}
+
+impl std::ops::Deref for Cells {
+    type Target = [(&'static str, String)];
+    fn deref(&self) -> &Self::Target {
+        &self.items[..self.len]
+    }
 }
 
 fn usage_len(cells: &[(&'static str, String)]) -> usize {
@@ -178,13 +196,12 @@ pub fn pod(p: &PodObject, rv: u64) -> Vec<u8> {
         created_ms: p.meta.created_s * 1000,
         labels: &p.meta.labels,
     };
-    let containers: Vec<(&str, [(&'static str, String); 2])> = p
+    let containers: Vec<(&str, Cells)> = p
         .containers
         .iter()
         .map(|(name, u)| (name.as_ref(), cells(u)))
         .collect();
-    let container_len =
-        |(name, usage): &(&str, [(&'static str, String); 2])| str_len(name) + usage_len(usage);
+    let container_len = |(name, usage): &(&str, Cells)| str_len(name) + usage_len(usage);
     let len = msg_len(meta.len())
         + msg_len(time_len(p.timestamp_ms))
         + window_len(p.window_ms)
@@ -220,6 +237,7 @@ mod tests {
             window_ms: 15_012,
             cpu_nanocores: cpu,
             memory_bytes: mem,
+            swap_bytes: None,
         }
     }
 
@@ -264,7 +282,13 @@ mod tests {
             window_ms: 15_012,
             containers: vec![
                 (Arc::from("a"), usage(1, 1024)),
-                (Arc::from("b"), usage(2, 2048)),
+                (
+                    Arc::from("b"),
+                    Usage {
+                        swap_bytes: Some(3 << 20),
+                        ..usage(2, 2048)
+                    },
+                ),
             ]
             .into_boxed_slice(),
         };
@@ -279,5 +303,11 @@ mod tests {
             got.containers[1].usage["memory"].string.as_deref(),
             Some("2Ki")
         );
+        assert_eq!(
+            got.containers[1].usage["swap"].string.as_deref(),
+            Some("3Mi")
+        );
+        assert!(!got.containers[0].usage.contains_key("swap"));
+        assert!(!got.containers[0].usage.is_empty());
     }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::kind::Kind;
 use super::negotiate::{Endpoint, Media, Output, Shape, negotiate};
 use super::query::ListQuery;
-use super::status::ApiError;
+use super::status::{ApiError, answer};
 use super::table::{self, IncludeObject};
 use super::types::{GROUP, GroupVersion};
 use super::watch::{self, EventForm};
@@ -204,28 +204,28 @@ pub fn configure_version(cfg: &mut web::ServiceConfig, gv: GroupVersion) {
     cfg.route(
         &format!("{p}/nodes"),
         get_or_head().to(move |req: HttpRequest, s: web::Data<ApiState>| async move {
-            collection::<NodeObject>(&req, &s, gv, None, None).await
+            answer(&req, collection::<NodeObject>(&req, &s, gv, None, None).await)
         }),
     )
     .route(
         &format!("{p}/nodes/{{name}}"),
         get_or_head().to(
             move |req: HttpRequest, s: web::Data<ApiState>, path: web::Path<String>| async move {
-                node_get(&req, &s, gv, &path).await
+                answer(&req, node_get(&req, &s, gv, &path).await)
             },
         ),
     )
     .route(
         &format!("{p}/pods"),
         get_or_head().to(move |req: HttpRequest, s: web::Data<ApiState>| async move {
-            collection::<PodObject>(&req, &s, gv, None, None).await
+            answer(&req, collection::<PodObject>(&req, &s, gv, None, None).await)
         }),
     )
     .route(
         &format!("{p}/namespaces/{{ns}}/pods"),
         get_or_head().to(
             move |req: HttpRequest, s: web::Data<ApiState>, path: web::Path<String>| async move {
-                collection::<PodObject>(&req, &s, gv, Some(&path), None).await
+                answer(&req, collection::<PodObject>(&req, &s, gv, Some(&path), None).await)
             },
         ),
     )
@@ -235,7 +235,7 @@ pub fn configure_version(cfg: &mut web::ServiceConfig, gv: GroupVersion) {
             move |req: HttpRequest,
                   s: web::Data<ApiState>,
                   path: web::Path<(String, String)>| async move {
-                pod_get(&req, &s, gv, &path.0, &path.1).await
+                answer(&req, pod_get(&req, &s, gv, &path.0, &path.1).await)
             },
         ),
     )
@@ -243,28 +243,28 @@ pub fn configure_version(cfg: &mut web::ServiceConfig, gv: GroupVersion) {
     .route(
         &format!("{p}/watch/nodes"),
         get_or_head().to(move |req: HttpRequest, s: web::Data<ApiState>| async move {
-            collection::<NodeObject>(&req, &s, gv, None, Some(None)).await
+            answer(&req, collection::<NodeObject>(&req, &s, gv, None, Some(None)).await)
         }),
     )
     .route(
         &format!("{p}/watch/nodes/{{name}}"),
         get_or_head().to(
             move |req: HttpRequest, s: web::Data<ApiState>, path: web::Path<String>| async move {
-                collection::<NodeObject>(&req, &s, gv, None, Some(Some(&path))).await
+                answer(&req, collection::<NodeObject>(&req, &s, gv, None, Some(Some(&path))).await)
             },
         ),
     )
     .route(
         &format!("{p}/watch/pods"),
         get_or_head().to(move |req: HttpRequest, s: web::Data<ApiState>| async move {
-            collection::<PodObject>(&req, &s, gv, None, Some(None)).await
+            answer(&req, collection::<PodObject>(&req, &s, gv, None, Some(None)).await)
         }),
     )
     .route(
         &format!("{p}/watch/namespaces/{{ns}}/pods"),
         get_or_head().to(
             move |req: HttpRequest, s: web::Data<ApiState>, path: web::Path<String>| async move {
-                collection::<PodObject>(&req, &s, gv, Some(&path), Some(None)).await
+                answer(&req, collection::<PodObject>(&req, &s, gv, Some(&path), Some(None)).await)
             },
         ),
     )
@@ -274,7 +274,7 @@ pub fn configure_version(cfg: &mut web::ServiceConfig, gv: GroupVersion) {
             move |req: HttpRequest,
                   s: web::Data<ApiState>,
                   path: web::Path<(String, String)>| async move {
-                collection::<PodObject>(&req, &s, gv, Some(&path.0), Some(Some(&path.1))).await
+                answer(&req, collection::<PodObject>(&req, &s, gv, Some(&path.0), Some(Some(&path.1))).await)
             },
         ),
     );

@@ -1,8 +1,10 @@
 //! Kubernetes `Status` errors, shaped exactly as a Go apiserver writes them.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
+
+use super::negotiate::{Endpoint, Media, negotiate};
 
 /// `details` of a Status.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -272,14 +274,45 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        self.builder(Media::Json).body(self.body())
+    }
+}
+
+impl ApiError {
+    fn builder(&self, media: Media) -> HttpResponseBuilder {
         let mut r = HttpResponse::build(self.status_code());
-        r.content_type("application/json")
+        r.content_type(media.content_type())
             .insert_header(("Cache-Control", "no-cache, private"));
         if let Some(secs) = self.details.as_ref().and_then(|d| d.retry_after_seconds) {
             r.insert_header(("Retry-After", secs.to_string()));
         }
-        r.body(self.body())
+        r
     }
+
+    /// The response in the media type the request negotiates, as Go's `ErrorNegotiated` writes it:
+    /// a protobuf client (kubectl top, the HPA) gets a protobuf Status it can decode with the same
+    /// codec, YAML where YAML was asked; JSON otherwise, and whenever nothing we serve was named
+    /// (a 406 is always JSON, as Go's is).
+    pub fn negotiated_response(&self, req: &HttpRequest) -> HttpResponse {
+        let media = negotiate(req, Endpoint::List)
+            .or_else(|_| negotiate(req, Endpoint::Watch))
+            .map_or(Media::Json, |o| o.media);
+        let body = match media {
+            Media::Json => self.body(),
+            Media::Yaml => match serde_json::from_slice(&self.body()) {
+                Ok(v) => super::yaml::to_yaml(&v).into_bytes(),
+                Err(_) => return self.error_response(),
+            },
+            Media::Protobuf => super::proto::envelope("v1", "Status", super::proto::status(self)),
+        };
+        self.builder(media).body(body)
+    }
+}
+
+/// Renders a handler's result, negotiating the media type of an error (see
+/// [`ApiError::negotiated_response`]).
+pub fn answer(req: &HttpRequest, result: Result<HttpResponse, ApiError>) -> HttpResponse {
+    result.unwrap_or_else(|e| e.negotiated_response(req))
 }
 
 #[cfg(test)]

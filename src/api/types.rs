@@ -105,13 +105,17 @@ fn labels_empty(l: &LabelsRef<'_>) -> bool {
     l.0.is_empty()
 }
 
-/// `usage`: CPU and memory as canonical quantities.
+/// `usage`: CPU, memory and (where kubelets report it) swap as canonical quantities; a map in Go,
+/// so the keys are written sorted, as Go's encoder writes map keys.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResourceList {
     /// e.g. `12345678n`, `250m`, `1`.
     pub cpu: String,
     /// e.g. `12240Ki`.
     pub memory: String,
+    /// e.g. `0`, `512Mi`: the key `kubectl top --show-swap` reads; absent without swap data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swap: Option<String>,
 }
 
 /// NodeMetrics; `kind`/`apiVersion` are written on single objects only, as Go does.
@@ -222,6 +226,7 @@ mod tests {
             usage: ResourceList {
                 cpu: "250m".into(),
                 memory: "1Gi".into(),
+                swap: None,
             },
         };
         assert_eq!(
@@ -264,12 +269,26 @@ mod tests {
                 usage: ResourceList {
                     cpu: "7338891n".into(),
                     memory: "14520Ki".into(),
+                    swap: None,
                 },
             }],
         };
         assert_eq!(
             serde_json::to_string(&p).unwrap(),
             r#"{"metadata":{"name":"p","namespace":"ns","resourceVersion":"3"},"timestamp":"1970-01-01T00:00:00Z","window":"15.012s","containers":[{"name":"c","usage":{"cpu":"7338891n","memory":"14520Ki"}}]}"#
+        );
+    }
+
+    #[test]
+    fn swap_follows_memory_as_go_sorts_map_keys() {
+        let u = ResourceList {
+            cpu: "1".into(),
+            memory: "1Gi".into(),
+            swap: Some("512Mi".into()),
+        };
+        assert_eq!(
+            serde_json::to_string(&u).unwrap(),
+            r#"{"cpu":"1","memory":"1Gi","swap":"512Mi"}"#
         );
     }
 }

@@ -31,7 +31,8 @@ fn sample(cpu: Option<&Point>, mem: Option<&Point>, default_ms: i64) -> Option<S
 /// zero-CPU or zero-memory container and never serves a zero node: an idle sidecar is real usage).
 /// A container without either series is not running and is skipped; a pod with a container that
 /// has only one of them, or an invalid value, is reported as incomplete, so the store keeps its
-/// previous samples instead of serving a partial sum. A start time that is not a plausible Unix
+/// previous samples instead of serving a partial sum. Swap is optional: a container without it is
+/// complete, and an invalid swap value only leaves swap out. A start time that is not a plausible Unix
 /// time, or is later than the sample, is dropped (0), which the store reads as "unknown".
 pub fn build<'a>(node: &'a str, decoded: &'a Decoded<'a>, request_ms: i64) -> NodeBatch<'a> {
     let node_sample = sample(
@@ -73,6 +74,7 @@ pub fn build<'a>(node: &'a str, decoded: &'a Decoded<'a>, request_ms: i64) -> No
                         name: c.container.as_ref(),
                         start_ms,
                         sample: s,
+                        swap_bytes: c.swap.as_ref().and_then(bytes),
                     });
                 }
                 None if c.cpu.is_none() && c.memory.is_none() => continue,
@@ -93,6 +95,7 @@ pub fn build<'a>(node: &'a str, decoded: &'a Decoded<'a>, request_ms: i64) -> No
     NodeBatch {
         node,
         node_sample,
+        node_swap: decoded.node.swap.as_ref().and_then(bytes),
         pods,
         incomplete_pods,
     }
@@ -125,6 +128,7 @@ mod tests {
             cpu,
             memory: mem,
             start_time_s: Some(1_700_000_000.5),
+            swap: None,
         }
     }
 
@@ -134,6 +138,7 @@ mod tests {
             node: NodeRaw {
                 cpu: pt(10.5, Some(5000)),
                 memory: pt(2048.0, Some(6000)),
+                swap: pt(8192.0, Some(6000)),
             },
             containers: vec![
                 c("b", "p2", "x", pt(1.0, None), pt(10.0, None)),
@@ -172,6 +177,32 @@ mod tests {
             "missing timestamp -> request time"
         );
         assert_eq!(b.incomplete_pods, vec![("c", "bad")]);
+        assert_eq!(b.node_swap, Some(8192));
+        assert_eq!(b.pods[0].containers[0].swap_bytes, None);
+    }
+
+    #[test]
+    fn swap_is_optional_and_a_bad_value_costs_only_swap() {
+        let mut with_swap = c("a", "p", "x", pt(1.0, Some(7)), pt(2.0, Some(7)));
+        with_swap.swap = pt(4096.0, Some(7));
+        let mut bad_swap = c("a", "p", "y", pt(1.0, Some(7)), pt(2.0, Some(7)));
+        bad_swap.swap = pt(f64::INFINITY, Some(7));
+        let d = Decoded {
+            containers: vec![with_swap, bad_swap],
+            ..Default::default()
+        };
+        let b = build("n", &d, 1);
+        assert_eq!(b.node_swap, None);
+        assert!(
+            b.incomplete_pods.is_empty(),
+            "swap never makes a pod incomplete"
+        );
+        let swaps: Vec<_> = b.pods[0]
+            .containers
+            .iter()
+            .map(|c| (c.name, c.swap_bytes))
+            .collect();
+        assert_eq!(swaps, vec![("x", Some(4096)), ("y", None)]);
     }
 
     #[test]
@@ -181,6 +212,7 @@ mod tests {
         d.node = NodeRaw {
             cpu: pt(0.0, None),
             memory: pt(0.0, None),
+            swap: None,
         };
         assert_eq!(
             build("n", &d, 1).node_sample,
@@ -194,11 +226,13 @@ mod tests {
         d.node = NodeRaw {
             cpu: pt(3.0, None),
             memory: None,
+            swap: None,
         };
         assert_eq!(build("n", &d, 1).node_sample, None, "no memory series");
         d.node = NodeRaw {
             cpu: pt(f64::NAN, None),
             memory: pt(5.0, None),
+            swap: None,
         };
         assert_eq!(build("n", &d, 1).node_sample, None);
     }

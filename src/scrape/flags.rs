@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::config::parse_go_duration;
+use crate::config::{parse_go_bool, parse_go_duration};
 
 fn duration(s: &str) -> Result<Duration, String> {
     parse_go_duration(s).map_err(|e| e.to_string())
@@ -31,6 +31,11 @@ pub struct ScrapeArgs {
     /// serves it.
     #[arg(long)]
     pub allow_partial_pods: bool,
+    /// Serve `usage.swap` (a BinarySI quantity, as `kubectl top --show-swap` reads it) where the
+    /// kubelet reports swap. `--serve-swap=false` leaves only cpu and memory, for readers that
+    /// reject other keys.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", value_parser = parse_go_bool)]
+    pub serve_swap: bool,
     /// Retries of a failed kubelet request inside the same period (with doubling backoff).
     #[arg(long, default_value_t = 2)]
     pub kubelet_retries: u32,
@@ -49,6 +54,7 @@ impl Default for ScrapeArgs {
             window: None,
             metric_staleness: None,
             allow_partial_pods: false,
+            serve_swap: true,
             kubelet_retries: 2,
             kubelet_retry_backoff: Duration::from_millis(250),
             kubelet_failing_after: 3,
@@ -89,6 +95,7 @@ impl ScrapeArgs {
         crate::store::ServePolicy {
             window_ms: self.window_for(resolution).as_millis() as i64,
             partial_pods: self.allow_partial_pods,
+            swap: self.serve_swap,
         }
     }
 

@@ -46,6 +46,9 @@ pub struct ServePolicy {
     pub window_ms: i64,
     /// Serve a pod whose containers do not all have a rate yet (`--allow-partial-pods`).
     pub partial_pods: bool,
+    /// Serve `usage.swap` where kubelets report it (`--serve-swap`); off for readers that reject
+    /// keys other than cpu and memory.
+    pub swap: bool,
 }
 
 impl Default for ServePolicy {
@@ -54,6 +57,7 @@ impl Default for ServePolicy {
         ServePolicy {
             window_ms: 0,
             partial_pods: false,
+            swap: true,
         }
     }
 }
@@ -67,6 +71,8 @@ pub struct ContainerSample<'a> {
     pub start_ms: i64,
     /// The measurement.
     pub sample: Sample,
+    /// Swap in use, bytes, where the kubelet reports it; a gauge, so only the newest is kept.
+    pub swap_bytes: Option<u64>,
 }
 
 /// One pod's containers in a batch.
@@ -87,6 +93,8 @@ pub struct NodeBatch<'a> {
     pub node: &'a str,
     /// The node-level sample, if it was complete.
     pub node_sample: Option<Sample>,
+    /// The node's swap in use, bytes, where the kubelet reports it.
+    pub node_swap: Option<u64>,
     /// Pods with complete data.
     pub pods: Vec<PodBatch<'a>>,
     /// Pods the kubelet reported but whose data was incomplete: kept as they were, not dropped.

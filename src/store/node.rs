@@ -15,6 +15,8 @@ struct ContainerSeries {
     name: Arc<str>,
     start_ms: i64,
     ring: Ring,
+    /// Swap of the newest accepted sample: a gauge, so it needs no history.
+    swap: Option<u64>,
 }
 
 struct PodSeries {
@@ -31,6 +33,8 @@ pub(crate) struct NodeState {
     name: Arc<str>,
     ring: Ring,
     start_ms: i64,
+    /// Swap of the newest accepted node sample.
+    swap: Option<u64>,
     /// Last successful scrape, Unix ms.
     pub(crate) scraped_ms: i64,
     /// The sweeper removed this node's metrics; the next successful scrape serves them again.
@@ -48,6 +52,7 @@ impl NodeState {
             name,
             ring: Ring::new(depth),
             start_ms: 0,
+            swap: None,
             scraped_ms: 0,
             expired: false,
             removed: false,
@@ -102,10 +107,14 @@ impl NodeState {
         self.scraped_ms = now_ms;
         self.expired = false;
         let seq = self.scrapes;
-        if let Some(sample) = batch.node_sample
-            && rate::ingest(&mut self.ring, &mut self.start_ms, 0, sample) == Ingest::Restarted
-        {
-            stats.restarts += 1;
+        if let Some(sample) = batch.node_sample {
+            match rate::ingest(&mut self.ring, &mut self.start_ms, 0, sample) {
+                Ingest::Stale => {}
+                taken => {
+                    self.swap = batch.node_swap;
+                    stats.restarts += usize::from(taken == Ingest::Restarted);
+                }
+            }
         }
         for pod in &batch.pods {
             let series = self.series_mut(pod.namespace, pod.name);
@@ -165,12 +174,13 @@ impl NodeState {
         cfg: &StoreConfig,
         policy: &ServePolicy,
     ) -> Option<NodeObject> {
-        let usage = rate::usage(
+        let mut usage = rate::usage(
             &self.ring,
             self.start_ms,
             cfg.resolution_ms,
             policy.window_ms,
         )?;
+        usage.swap_bytes = self.swap.filter(|_| policy.swap);
         Some(NodeObject {
             name: self.name.clone(),
             meta: meta.clone(),
@@ -213,13 +223,14 @@ impl NodeState {
         for c in &series.containers {
             // As in metrics-server: a pod is served only when every container has a rate, unless
             // the policy relaxes that; then it is served with the containers that have one.
-            let Some(u) = rate::usage(&c.ring, c.start_ms, cfg.resolution_ms, policy.window_ms)
+            let Some(mut u) = rate::usage(&c.ring, c.start_ms, cfg.resolution_ms, policy.window_ms)
             else {
                 if policy.partial_pods {
                     continue;
                 }
                 return None;
             };
+            u.swap_bytes = c.swap.filter(|_| policy.swap);
             if earliest.is_none_or(|e| u.timestamp_ms < e.timestamp_ms) {
                 earliest = Some(u);
             }
@@ -333,13 +344,18 @@ fn update_pod(series: &mut PodSeries, pod: &PodBatch<'_>, depth: usize) -> usize
                     name: c.name.into(),
                     start_ms: c.start_ms,
                     ring: Ring::new(depth),
+                    swap: None,
                 });
                 series.containers.len() - 1
             }
         };
         let s = &mut series.containers[idx];
-        if rate::ingest(&mut s.ring, &mut s.start_ms, c.start_ms, c.sample) == Ingest::Restarted {
-            restarts += 1;
+        match rate::ingest(&mut s.ring, &mut s.start_ms, c.start_ms, c.sample) {
+            Ingest::Stale => {}
+            taken => {
+                s.swap = c.swap_bytes;
+                restarts += usize::from(taken == Ingest::Restarted);
+            }
         }
     }
     series

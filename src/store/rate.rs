@@ -17,6 +17,8 @@ pub struct Usage {
     pub cpu_nanocores: u64,
     /// Newest working set, bytes.
     pub memory_bytes: u64,
+    /// Newest swap in use, bytes; `None` where the kubelet reports no swap (or it is not served).
+    pub swap_bytes: Option<u64>,
 }
 
 /// What happened to a series when a sample was offered.
@@ -81,6 +83,7 @@ pub fn usage_between(prev: &Sample, last: &Sample) -> Option<Usage> {
         window_ms,
         cpu_nanocores: u64::try_from(cpu).unwrap_or(u64::MAX),
         memory_bytes: last.memory_bytes,
+        swap_bytes: None,
     })
 }
 

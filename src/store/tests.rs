@@ -53,6 +53,7 @@ fn batch<'a>(node: &'a str, t: i64, pods: Vec<PodBatch<'a>>) -> NodeBatch<'a> {
         node_sample: Some(sample(t, t as f64 / 1000.0 * 2.0, 1 << 30)),
         pods,
         incomplete_pods: vec![],
+        node_swap: None,
     }
 }
 
@@ -66,6 +67,7 @@ fn pod<'a>(ns: &'a str, name: &'a str, t: i64, cores: &[(&'a str, f64)]) -> PodB
                 name: c,
                 start_ms: T - 3_600_000,
                 sample: sample(t, (t - (T - 3_600_000)) as f64 / 1000.0 * rate, 4096),
+                swap_bytes: None,
             })
             .collect(),
     }
@@ -331,4 +333,42 @@ fn namespace_channels_nobody_listens_to_are_pruned() {
     );
     assert_eq!(s.log().namespace_channels(), 1);
     drop(kept);
+}
+
+#[test]
+fn swap_is_the_newest_reading_and_the_policy_can_turn_it_off() {
+    let with_swap = |t: i64, node: Option<u64>, container: Option<u64>| {
+        let mut b = batch("n1", t, vec![pod("ns", "p", t, &[("a", 0.1), ("b", 0.1)])]);
+        b.node_swap = node;
+        b.pods[0].containers[0].swap_bytes = container;
+        b
+    };
+    for serve in [true, false] {
+        let m = meta();
+        running(&m, "ns", "p", "n1");
+        let s = store(m).with_policy(ServePolicy {
+            swap: serve,
+            ..ServePolicy::default()
+        });
+        s.commit(&with_swap(T, Some(1), Some(2)), T);
+        let t = T + 15_000;
+        s.commit(&with_swap(t, Some(3 << 20), Some(4096)), t);
+        // A stale resend of the same sample must not replace the reading it came with.
+        s.commit(&with_swap(t, Some(7), Some(7)), t + 1);
+        let node = s.node("n1").unwrap().value.usage.swap_bytes;
+        let pod = s.pod("ns", "p").unwrap();
+        let containers: Vec<_> = pod
+            .value
+            .containers
+            .iter()
+            .map(|(_, u)| u.swap_bytes)
+            .collect();
+        if serve {
+            assert_eq!(node, Some(3 << 20));
+            assert_eq!(containers, vec![Some(4096), None], "b reports no swap");
+        } else {
+            assert_eq!(node, None);
+            assert_eq!(containers, vec![None, None]);
+        }
+    }
 }

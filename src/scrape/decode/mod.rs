@@ -44,6 +44,8 @@ pub struct NodeRaw {
     pub cpu: Option<Point>,
     /// Working-set memory in bytes, the figure `kubectl top` shows.
     pub memory: Option<Point>,
+    /// `node_swap_usage_bytes`: served as `usage.swap` where the kubelet has it.
+    pub swap: Option<Point>,
 }
 
 /// One container's series, merged across families by (namespace, pod, container).
@@ -63,6 +65,8 @@ pub struct ContainerRaw<'a> {
     pub cpu: Option<Point>,
     /// `container_memory_working_set_bytes`: bytes.
     pub memory: Option<Point>,
+    /// `container_swap_usage_bytes`: bytes; optional, never needed for a complete pod.
+    pub swap: Option<Point>,
     /// The value (not the timestamp) of `container_start_time_seconds`, in Unix
     /// seconds; it tells a restarted container's counter reset from a rate.
     pub start_time_s: Option<f64>,
@@ -165,13 +169,14 @@ impl Skips {
     }
 }
 
-/// Which of the three container families a series belongs to; each keeps its own
+/// Which of the four container families a series belongs to; each keeps its own
 /// position hint in [`ContainerIndex`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ContainerField {
     Cpu = 0,
     Memory = 1,
     Start = 2,
+    Swap = 3,
 }
 
 /// Hasher for keys that already are hashes.
@@ -202,7 +207,7 @@ impl Hasher for PassThrough {
 pub(crate) struct ContainerIndex {
     state: RandomState,
     by_hash: HashMap<u64, usize, BuildHasherDefault<PassThrough>>,
-    hints: [usize; 3],
+    hints: [usize; 4],
 }
 
 impl ContainerIndex {
@@ -264,6 +269,7 @@ fn push_empty<'a>(
         cpu: None,
         memory: None,
         start_time_s: None,
+        swap: None,
     });
     containers.len() - 1
 }

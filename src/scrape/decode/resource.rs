@@ -71,14 +71,11 @@ pub fn decode_resource(body: &[u8]) -> Result<Decoded<'_>, DecodeError> {
 
 fn merge<'a>(out: &mut Decoded<'a>, index: &mut ContainerIndex, s: Series<'a>) {
     match s {
-        Series::Node {
-            memory: false,
-            point,
-        } => out.node.cpu = Some(point),
-        Series::Node {
-            memory: true,
-            point,
-        } => out.node.memory = Some(point),
+        Series::Node { field, point } => match field {
+            NodeField::Cpu => out.node.cpu = Some(point),
+            NodeField::Memory => out.node.memory = Some(point),
+            NodeField::Swap => out.node.swap = Some(point),
+        },
         Series::Container {
             field,
             namespace,
@@ -91,6 +88,7 @@ fn merge<'a>(out: &mut Decoded<'a>, index: &mut ContainerIndex, s: Series<'a>) {
                 ContainerField::Cpu => c.cpu = Some(point),
                 ContainerField::Memory => c.memory = Some(point),
                 ContainerField::Start => c.start_time_s = Some(point.value),
+                ContainerField::Swap => c.swap = Some(point),
             }
         }
     }
@@ -99,9 +97,16 @@ fn merge<'a>(out: &mut Decoded<'a>, index: &mut ContainerIndex, s: Series<'a>) {
 /// The metric families this decoder keeps; everything else is only syntax-checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Family {
-    NodeCpu,
-    NodeMemory,
+    Node(NodeField),
     Container(ContainerField),
+}
+
+/// Which of the node's own families a series belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodeField {
+    Cpu,
+    Memory,
+    Swap,
 }
 
 impl Family {
@@ -111,19 +116,23 @@ impl Family {
             b"container_cpu_usage_seconds_total" => Family::Container(ContainerField::Cpu),
             b"container_memory_working_set_bytes" => Family::Container(ContainerField::Memory),
             b"container_start_time_seconds" => Family::Container(ContainerField::Start),
-            b"node_cpu_usage_seconds_total" => Family::NodeCpu,
-            b"node_memory_working_set_bytes" => Family::NodeMemory,
+            b"container_swap_usage_bytes" => Family::Container(ContainerField::Swap),
+            b"node_cpu_usage_seconds_total" => Family::Node(NodeField::Cpu),
+            b"node_memory_working_set_bytes" => Family::Node(NodeField::Memory),
+            b"node_swap_usage_bytes" => Family::Node(NodeField::Swap),
             _ => return None,
         })
     }
 
     pub(crate) fn name(self) -> &'static str {
         match self {
-            Family::NodeCpu => "node_cpu_usage_seconds_total",
-            Family::NodeMemory => "node_memory_working_set_bytes",
+            Family::Node(NodeField::Cpu) => "node_cpu_usage_seconds_total",
+            Family::Node(NodeField::Memory) => "node_memory_working_set_bytes",
+            Family::Node(NodeField::Swap) => "node_swap_usage_bytes",
             Family::Container(ContainerField::Cpu) => "container_cpu_usage_seconds_total",
             Family::Container(ContainerField::Memory) => "container_memory_working_set_bytes",
             Family::Container(ContainerField::Start) => "container_start_time_seconds",
+            Family::Container(ContainerField::Swap) => "container_swap_usage_bytes",
         }
     }
 }
@@ -133,7 +142,7 @@ impl Family {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Series<'a> {
     Node {
-        memory: bool,
+        field: NodeField,
         point: Point,
     },
     Container {
@@ -443,18 +452,7 @@ pub(crate) fn classify(line: &[u8]) -> Outcome<'_> {
         timestamp_ms,
     };
     let field = match family {
-        Family::NodeCpu => {
-            return Outcome::Series(Series::Node {
-                memory: false,
-                point,
-            });
-        }
-        Family::NodeMemory => {
-            return Outcome::Series(Series::Node {
-                memory: true,
-                point,
-            });
-        }
+        Family::Node(field) => return Outcome::Series(Series::Node { field, point }),
         Family::Container(field) => field,
     };
     match container_key(&keys) {
@@ -680,6 +678,7 @@ mod tests {
                 cpu: pt(4.710169, 1_633_253_812_125),
                 memory: pt(12_533_760.0, 1_633_253_812_125),
                 start_time_s: Some(1_633_252_712.0),
+                swap: None,
             }]
         );
         assert!(matches!(d.containers[0].pod, Cow::Borrowed(_)));
@@ -725,6 +724,7 @@ mod tests {
         assert_eq!(d.skipped, vec![]);
         assert_eq!(d.node.cpu, pt(98_765.432_1, 1_764_000_010_002));
         assert_eq!(d.node.memory, pt(6_442_450_944.0, 1_764_000_010_002));
+        assert_eq!(d.node.swap, pt(0.0, 1_764_000_010_002));
         let keys: Vec<_> = d
             .containers
             .iter()
@@ -743,6 +743,7 @@ mod tests {
         assert_eq!(app.cpu, pt(1834.551233, 1_764_000_012_345));
         assert_eq!(app.memory, pt(268_435_456.0, 1_764_000_012_345));
         assert_eq!(app.start_time_s, Some(1_763_988_400.0));
+        assert_eq!(app.swap, pt(0.0, 1_764_000_012_345));
         assert_eq!(d.containers[1].start_time_s, Some(1_763_988_399.5));
         assert_eq!(d.containers[1].memory, pt(46_137_344.0, 1_764_000_012_345));
         let worker = &d.containers[2];
@@ -769,6 +770,7 @@ mod tests {
                 cpu: None,
                 memory: None,
                 start_time_s: Some(1.6509742024191372e9),
+                swap: None,
             }]
         );
         assert_eq!(d.skipped.len(), 1);
@@ -836,12 +838,8 @@ mod tests {
         let mut rejected = 0;
         for (_, line) in Lines::new(body) {
             match classify(line) {
-                Outcome::Series(Series::Node { memory, point }) => {
-                    let family = if memory {
-                        Family::NodeMemory
-                    } else {
-                        Family::NodeCpu
-                    };
+                Outcome::Series(Series::Node { field, point }) => {
+                    let family = Family::Node(field);
                     rows.push((
                         family.name().to_owned(),
                         String::new(),
@@ -903,11 +901,13 @@ mod tests {
             let got = match family.as_str() {
                 "node_cpu_usage_seconds_total" => d.node.cpu,
                 "node_memory_working_set_bytes" => d.node.memory,
+                "node_swap_usage_bytes" => d.node.swap,
                 f => {
                     let x = find(&d, ns, pod, c);
                     match f {
                         "container_cpu_usage_seconds_total" => x.cpu,
                         "container_memory_working_set_bytes" => x.memory,
+                        "container_swap_usage_bytes" => x.swap,
                         _ => x.start_time_s.map(|value| Point {
                             value,
                             timestamp_ms: Some(*ts),
@@ -928,8 +928,8 @@ mod tests {
             total += assert_agrees(&body);
         }
         // Kept series counted by eye: 70 pods 140 + 2 node, normal 3 + 2, negative
-        // 1 of 2, modern 12 + 2.
-        assert_eq!(total, 142 + 5 + 1 + 14);
+        // 1 of 2, modern 12 + 2 container swap + 3 node (cpu, memory, swap).
+        assert_eq!(total, 142 + 5 + 1 + 17);
     }
 
     /// Deterministic LCG (Knuth's MMIX constants) so the generated body is stable.
@@ -1100,6 +1100,7 @@ mod tests {
                     timestamp_ms: None
                 }),
                 start_time_s: Some(1.7e9),
+                swap: None,
             }]
         );
         assert_eq!(d.node.cpu, pt(3.0, 4));
@@ -1180,8 +1181,9 @@ mod tests {
             node_cpu_usage_seconds 1 1\n\
             node_cpu_usage_seconds_total_x 2 2\n\
             xnode_memory_working_set_bytes 3 3\n\
-            node_swap_usage_bytes 0 1\n\
-            container_swap_usage_bytes{namespace=\"n\",pod=\"p\",container=\"c\"} 0 1\n\
+            node_swap_usage_bytes_x 0 1\n\
+            container_swap_usage_bytes_total{namespace=\"n\",pod=\"p\",container=\"c\"} 0 1\n\
+            pod_swap_usage_bytes{namespace=\"n\",pod=\"p\"} 0 1\n\
             scrape_error 0\n\
             resource_scrape_error 0\n";
         let d = decode(body);

@@ -33,6 +33,7 @@ pub fn decode_summary(body: &[u8]) -> Result<Decoded<'static>, DecodeError> {
         out.node = NodeRaw {
             cpu: cpu_point(node.cpu.as_ref(), &mut skips, || "node".into()),
             memory: memory_point(node.memory.as_ref(), &mut skips, || "node".into()),
+            swap: swap_point(node.swap.as_ref(), &mut skips, || "node".into()),
         };
     }
     let mut index = ContainerIndex::default();
@@ -58,6 +59,7 @@ pub fn decode_summary(body: &[u8]) -> Result<Decoded<'static>, DecodeError> {
             let path = || format!("{} ({cname})", path());
             let cpu = cpu_point(c.cpu.as_ref(), &mut skips, path);
             let memory = memory_point(c.memory.as_ref(), &mut skips, path);
+            let swap = swap_point(c.swap.as_ref(), &mut skips, path);
             let start = match c.start_time {
                 None => None,
                 Some(t) => time(t, &mut skips, || format!("{}.startTime", path())),
@@ -81,6 +83,9 @@ pub fn decode_summary(body: &[u8]) -> Result<Decoded<'static>, DecodeError> {
             }
             if let Some(ms) = start {
                 slot.start_time_s = Some(ms as f64 / 1000.0);
+            }
+            if swap.is_some() {
+                slot.swap = swap;
             }
         }
     }
@@ -135,6 +140,27 @@ fn memory_point(
     point(bytes, memory.time, skips, || format!("{}.memory", path()))
 }
 
+/// Swap usage; unlike CPU and memory, a present zero is a reading (no swap used), because the
+/// kubelet omits the whole `swap` object where it has no swap data.
+fn swap_point(
+    swap: Option<&SwapStats>,
+    skips: &mut Skips,
+    path: impl Fn() -> String,
+) -> Option<Point> {
+    let swap = swap?;
+    let bytes = match swap.swap_usage_bytes? {
+        Num::Int(n) => n as f64,
+        Num::Float(x) => x,
+        Num::Bad(what) => {
+            skips.push(0, || {
+                format!("{}.swap.swapUsageBytes: {what}; series skipped", path())
+            });
+            return None;
+        }
+    };
+    point(bytes, swap.time, skips, || format!("{}.swap", path()))
+}
+
 fn point(
     value: f64,
     t: Option<Time>,
@@ -181,6 +207,7 @@ struct Summary {
 struct NodeStats {
     cpu: Option<CpuStats>,
     memory: Option<MemoryStats>,
+    swap: Option<SwapStats>,
 }
 
 #[derive(Deserialize)]
@@ -203,6 +230,7 @@ struct ContainerStats {
     start_time: Option<Time>,
     cpu: Option<CpuStats>,
     memory: Option<MemoryStats>,
+    swap: Option<SwapStats>,
 }
 
 #[derive(Deserialize)]
@@ -217,6 +245,13 @@ struct CpuStats {
 struct MemoryStats {
     time: Option<Time>,
     working_set_bytes: Option<Num>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SwapStats {
+    time: Option<Time>,
+    swap_usage_bytes: Option<Num>,
 }
 
 /// A non-negative JSON number, or what was found instead. Accepting any JSON
@@ -356,6 +391,7 @@ mod tests {
             cpu,
             memory,
             start_time_s: Some(T1746),
+            swap: None,
         }
     }
 
@@ -379,6 +415,32 @@ mod tests {
                 container("no workingSetBytes", cpu, None),
                 container("no memory", cpu, None),
             ]
+        );
+    }
+
+    #[test]
+    fn swap_is_read_where_present_and_zero_is_a_reading() {
+        let body = br#"{
+          "node": {"cpu": {"time": "2020-04-16T20:25:28Z", "usageCoreNanoSeconds": 5000000000},
+                   "memory": {"time": "2020-04-16T20:25:28Z", "workingSetBytes": 12},
+                   "swap": {"time": "2020-04-16T20:25:28Z", "swapAvailableBytes": 9, "swapUsageBytes": 4096}},
+          "pods": [{"podRef": {"name": "p", "namespace": "n"}, "containers": [
+            {"name": "a", "cpu": {"usageCoreNanoSeconds": 1}, "memory": {"workingSetBytes": 1},
+             "swap": {"time": "2020-04-16T20:25:30Z", "swapUsageBytes": 0}},
+            {"name": "b", "cpu": {"usageCoreNanoSeconds": 1}, "memory": {"workingSetBytes": 1}},
+            {"name": "c", "cpu": {"usageCoreNanoSeconds": 1}, "memory": {"workingSetBytes": 1},
+             "swap": {"swapUsageBytes": "lots"}}
+          ]}]
+        }"#;
+        let d = decode(body);
+        assert_eq!(d.node.swap, pt(4096.0, T2528 * 1000));
+        let swaps: Vec<_> = d.containers.iter().map(|c| c.swap).collect();
+        assert_eq!(swaps, vec![pt(0.0, T2530 * 1000), None, None]);
+        assert_eq!(d.skipped.len(), 1);
+        assert!(
+            d.skipped[0].reason.contains("(c).swap.swapUsageBytes"),
+            "{}",
+            d.skipped[0]
         );
     }
 
@@ -419,6 +481,7 @@ mod tests {
             }),
             memory: None,
             start_time_s: None,
+            swap: None,
         };
         assert_eq!(d.containers, vec![ok]);
         let r: Vec<String> = d.skipped.iter().map(|s| s.reason.clone()).collect();

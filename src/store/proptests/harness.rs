@@ -180,6 +180,7 @@ impl Harness {
                 cpu_ns: s.0,
                 memory_bytes: (1 << 20) + s.0 % 4096,
             },
+            swap_bytes: None,
         }
     }
 
@@ -214,6 +215,7 @@ impl Harness {
             node_sample: None,
             pods: Vec::new(),
             incomplete_pods: Vec::new(),
+            node_swap: None,
         };
         if node_sample {
             self.node_cpu[node] += u64::from(advance_ms) * 2_000_000;
