@@ -105,3 +105,29 @@ fn metrics_server_flags_parse_with_go_syntax_and_last_value_wins() {
     assert_eq!(ignored, ["feature-gates", "audit-log-path", "profiling"]);
     args.validate().unwrap();
 }
+
+/// The README's flag reference names every flag the server accepts, effective or not, so that an
+/// operator can look up any argument of an existing metrics-server manifest.
+#[test]
+fn readme_documents_every_accepted_flag() {
+    use clap::CommandFactory;
+    let readme = include_str!("../README.md");
+    let start = readme.find("\n## Flags").expect("a Flags section");
+    let end = readme[start + 1..]
+        .find("\n## ")
+        .map_or(readme.len(), |e| start + 1 + e);
+    let section = &readme[start..end];
+    let cmd = metrics_apiserver::config::ServerArgs::command();
+    let missing: Vec<String> = cmd
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .filter(|l| !matches!(*l, "help" | "version"))
+        .filter(|l| !section.contains(&format!("`--{l}`")))
+        .map(|l| format!("--{l}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "flags missing from the README: {missing:?}"
+    );
+    assert!(section.contains("`--version`"));
+}
