@@ -92,6 +92,16 @@ pub enum Change<T: Object> {
     },
 }
 
+impl<T: Object> Change<T> {
+    /// The key of the object this change is about.
+    pub fn key(&self) -> T::Key {
+        match self {
+            Change::Upsert(o) => o.key(),
+            Change::Delete { key, .. } => key.clone(),
+        }
+    }
+}
+
 /// Why a snapshot or replay could not be given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HistoryError {

@@ -307,6 +307,9 @@ impl NodeState {
         for key in dropped {
             pods.push(self.pod_delete(&key));
         }
+        // Series sit in hash maps; events go out in key order so a commit reads the same on
+        // every run and every watcher sees a namespace's pods sorted, as a list returns them.
+        pods.sort_by_cached_key(Change::key);
         (nodes, pods)
     }
 

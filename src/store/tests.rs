@@ -372,3 +372,29 @@ fn swap_is_the_newest_reading_and_the_policy_can_turn_it_off() {
         }
     }
 }
+
+#[test]
+fn a_commits_events_are_in_key_order() {
+    let m = meta();
+    let names = [
+        "p-07", "p-03", "p-11", "p-01", "p-05", "p-09", "p-02", "p-10",
+    ];
+    for n in names {
+        running(&m, "ns", n, "n1");
+    }
+    let s = store(m);
+    for t in [T, T + 15_000] {
+        let pods = names
+            .iter()
+            .map(|n| pod("ns", n, t, &[("c", 0.1)]))
+            .collect();
+        s.commit(&batch("n1", t, pods), t);
+    }
+    let got: Vec<String> = events::<PodObject>(&s, 0)
+        .into_iter()
+        .map(|(_, name, _)| name)
+        .collect();
+    let mut sorted = names.map(String::from).to_vec();
+    sorted.sort();
+    assert_eq!(got, sorted, "one commit's ADDED events, in key order");
+}
