@@ -85,6 +85,9 @@ pub struct ApiError {
     pub message: String,
     /// Optional details; `None` omits the field, `Some(default)` writes `{}`.
     pub details: Option<Box<Details>>,
+    /// `metadata.continue`: a 410 for an expired continue token carries a fresh token that goes
+    /// on from the same key in the current state, as kube-apiserver's does.
+    pub continue_token: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -110,6 +113,7 @@ impl ApiError {
             reason: "BadRequest",
             message: message.into(),
             details: None,
+            continue_token: None,
         }
     }
 
@@ -129,6 +133,7 @@ impl ApiError {
                 kind: Some(resource),
                 ..Details::default()
             })),
+            continue_token: None,
         }
     }
 
@@ -139,6 +144,7 @@ impl ApiError {
             reason: "NotFound",
             message: "the server could not find the requested resource".into(),
             details: Some(Box::default()),
+            continue_token: None,
         }
     }
 
@@ -149,6 +155,7 @@ impl ApiError {
             reason: "MethodNotAllowed",
             message: "the server does not allow this method on the requested resource".into(),
             details: Some(Box::default()),
+            continue_token: None,
         }
     }
 
@@ -180,6 +187,7 @@ impl ApiError {
                     .collect(),
                 ..Details::default()
             })),
+            continue_token: None,
         }
     }
 
@@ -190,6 +198,17 @@ impl ApiError {
             reason: "Expired",
             message: message.into(),
             details: None,
+            continue_token: None,
+        }
+    }
+
+    /// 410 for a continue token older than the history kept, carrying in `metadata.continue` the
+    /// `fresh` token that lists the remainder from the current state (Go's
+    /// `handleCompactedErrorForPaging`).
+    pub fn expired_continue(message: impl Into<String>, fresh: String) -> Self {
+        ApiError {
+            continue_token: Some(fresh),
+            ..ApiError::expired(message)
         }
     }
 
@@ -210,6 +229,7 @@ impl ApiError {
                 retry_after_seconds: Some(1),
                 ..Details::default()
             })),
+            continue_token: None,
         }
     }
 
@@ -223,6 +243,7 @@ impl ApiError {
                 retry_after_seconds: Some(retry_after),
                 ..Details::default()
             })),
+            continue_token: None,
         }
     }
 
@@ -237,6 +258,7 @@ impl ApiError {
                 served.join(", ")
             ),
             details: None,
+            continue_token: None,
         }
     }
 
@@ -247,15 +269,20 @@ impl ApiError {
             reason: "InternalError",
             message: message.into(),
             details: None,
+            continue_token: None,
         }
     }
 
     /// The JSON body.
     pub fn body(&self) -> Vec<u8> {
+        let mut metadata = serde_json::Map::new();
+        if let Some(token) = &self.continue_token {
+            metadata.insert("continue".into(), token.clone().into());
+        }
         let body = StatusBody {
             kind: "Status",
             api_version: "v1",
-            metadata: serde_json::Map::new(),
+            metadata,
             status: "Failure",
             message: &self.message,
             reason: self.reason,

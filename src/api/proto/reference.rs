@@ -324,7 +324,10 @@ pub fn list<T: Kind>(meta: &WireListMeta, items: &[&Versioned<T>], gv: GroupVers
 /// The Status message of an API error.
 pub fn status(e: &crate::api::status::ApiError) -> Vec<u8> {
     Status {
-        metadata: Some(ListMeta::default()),
+        metadata: Some(ListMeta {
+            r#continue: e.continue_token.clone(),
+            ..ListMeta::default()
+        }),
         status: Some("Failure".into()),
         message: Some(e.message.clone()),
         reason: Some(e.reason.to_string()),

@@ -38,18 +38,21 @@ fn details_len(d: &Details) -> usize {
         + d.retry_after_seconds.map_or(0, |s| int_len(retry_after(s)))
 }
 
-/// The Status message of an API error: an empty `metadata`, `Failure`, message, reason, details
-/// when the error has them, and the HTTP code.
+/// The Status message of an API error: `metadata` (empty but for the continue token of an expired
+/// one), `Failure`, message, reason, details when the error has them, and the HTTP code.
 pub fn status(e: &ApiError) -> Vec<u8> {
     let code = i64::from(e.code);
-    let len = msg_len(0)
+    let token = e.continue_token.as_deref();
+    let metadata = opt_str_len(token);
+    let len = msg_len(metadata)
         + str_len("Failure")
         + str_len(&e.message)
         + str_len(e.reason)
         + e.details.as_deref().map_or(0, |d| msg_len(details_len(d)))
         + int_len(code);
     let mut buf = Vec::with_capacity(len);
-    put_msg(&mut buf, 1, 0);
+    put_msg(&mut buf, 1, metadata);
+    put_opt_str(&mut buf, 3, token);
     put_str(&mut buf, 2, "Failure");
     put_str(&mut buf, 3, &e.message);
     put_str(&mut buf, 4, e.reason);

@@ -206,6 +206,7 @@ fn status_matches_the_reference_bytes() {
             FieldError::NotSupported("resourceVersionMatch", "y".into(), &["Exact"]),
         ]),
         ApiError::expired("too old resource version: 1 (5)"),
+        ApiError::expired_continue("too old", "eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ".into()),
         ApiError::too_large_resource_version(99, 7),
         ApiError::too_many_requests("Too many requests, please try again later.", 1),
         ApiError::too_many_requests("huge", u32::MAX),
