@@ -1,5 +1,5 @@
 //! Consistency at a few thousand pods: paged lists while scrapes commit, with our client and the
-//! Python client, and expired or garbage continue tokens.
+//! Python client, and expired (410 with a token for the remainder) or garbage continue tokens.
 
 mod common;
 
@@ -151,6 +151,49 @@ async fn paged_lists_are_one_consistent_snapshot_while_scrapes_commit() {
             "The provided continue parameter is too old to display a consistent list result."
         ),
         "{body}"
+    );
+    // As kube-apiserver's, the 410 carries a token that lists the remainder (every pod after the
+    // first page's last) from the current state, whose later pages then read one snapshot.
+    let fresh = body["metadata"]["continue"]
+        .as_str()
+        .expect("a continue token in the 410")
+        .to_string();
+    let first_keys: Vec<String> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(item_key)
+        .collect();
+    assert_eq!(first_keys, all[..10]);
+    let mut rest: Vec<String> = Vec::new();
+    let mut rest_rv = None;
+    let mut token = fresh;
+    loop {
+        let url = c.via_proxy(&format!("{PODS}?limit=100&continue={token}"));
+        let (code, page) = get(&http, &url).await;
+        assert_eq!(code, 200, "{page}");
+        let rv = rv_of(&page);
+        assert!(
+            rv > rv_of(&first),
+            "the remainder is read from the current state"
+        );
+        assert_eq!(*rest_rv.get_or_insert(rv), rv, "then from one snapshot");
+        rest.extend(page["items"].as_array().unwrap().iter().map(item_key));
+        match page["metadata"]["continue"].as_str() {
+            Some(t) => {
+                assert_eq!(
+                    page["metadata"]["remainingItemCount"].as_u64(),
+                    Some((all.len() - 10 - rest.len()) as u64)
+                );
+                token = t.to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(
+        rest,
+        all[10..],
+        "every pod after the first page, once, in order"
     );
     let (code, body) = get(
         &http,

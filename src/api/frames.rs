@@ -82,26 +82,9 @@ fn encode_object<T: Kind>(
     }
 }
 
-/// One protobuf stream frame: a 4-byte big-endian length, then `metav1.WatchEvent{type,
-/// object: RawExtension{raw}}` unwrapped (Go's stream serializer is the raw one), whose `raw` is the
-/// object in its `k8s\0` envelope.
+/// One protobuf stream frame of `etype` around an enveloped object.
 fn proto_frame(etype: &str, envelope: Vec<u8>) -> Bytes {
-    use prost::encoding::{WireType, encode_key, encode_varint};
-    let mut ext = Vec::with_capacity(envelope.len() + 8);
-    encode_key(1, WireType::LengthDelimited, &mut ext);
-    encode_varint(envelope.len() as u64, &mut ext);
-    ext.extend_from_slice(&envelope);
-    let mut ev = Vec::with_capacity(ext.len() + etype.len() + 8);
-    encode_key(1, WireType::LengthDelimited, &mut ev);
-    encode_varint(etype.len() as u64, &mut ev);
-    ev.extend_from_slice(etype.as_bytes());
-    encode_key(2, WireType::LengthDelimited, &mut ev);
-    encode_varint(ext.len() as u64, &mut ev);
-    ev.extend_from_slice(&ext);
-    let mut out = Vec::with_capacity(ev.len() + 4);
-    out.extend_from_slice(&(ev.len() as u32).to_be_bytes());
-    out.extend_from_slice(&ev);
-    out.into()
+    proto::watch_event(etype, &envelope).into()
 }
 
 pub(super) fn frame<T: Kind>(

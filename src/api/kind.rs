@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::proto_write;
+use super::proto;
 use super::quantity::{format_cpu_nanocores, format_go_duration_ms, format_memory_bytes};
 use super::selector::FieldSelector;
 use super::types::{
@@ -118,7 +118,7 @@ impl Kind for NodeObject {
     }
 
     fn proto(&self, rv: u64) -> Vec<u8> {
-        proto_write::node(self, rv)
+        proto::metrics::node(self, rv)
     }
 
     fn wire(&self, rv: u64, gv: GroupVersion, typed: bool) -> NodeMetrics<'_> {
@@ -198,7 +198,7 @@ impl Kind for PodObject {
     }
 
     fn proto(&self, rv: u64) -> Vec<u8> {
-        proto_write::pod(self, rv)
+        proto::metrics::pod(self, rv)
     }
 
     fn wire(&self, rv: u64, gv: GroupVersion, typed: bool) -> PodMetrics<'_> {

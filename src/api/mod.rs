@@ -12,7 +12,6 @@ pub mod list;
 pub mod negotiate;
 pub mod openapi;
 pub mod proto;
-pub mod proto_write;
 pub mod quantity;
 pub mod query;
 pub mod resources;

@@ -275,6 +275,7 @@ impl ListQuery {
                 reason: "Invalid",
                 message: format!("invalid resource version: {raw}"),
                 details: None,
+                continue_token: None,
             })?,
         };
         Ok(match send {

@@ -102,7 +102,7 @@ async fn collection<T: Kind>(
         };
         return watch::serve_as::<T>(log, &state.watchers, &q, gv, form, namespace).await;
     }
-    let (snap, start, before) = list::resolve::<T>(log, &q).await?;
+    let (snap, start, before) = list::resolve::<T>(log, &q, namespace).await?;
     let page = list::page(&snap, &q, namespace, start, before);
     if let Some(m) = &state.metrics {
         m.observe_freshness(

@@ -87,6 +87,9 @@ pub struct ApiError {
     pub message: String,
     /// Optional details; `None` omits the field, `Some(default)` writes `{}`.
     pub details: Option<Box<Details>>,
+    /// `metadata.continue`: a 410 for an expired continue token carries a fresh token that goes
+    /// on from the same key in the current state, as kube-apiserver's does.
+    pub continue_token: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -112,6 +115,7 @@ impl ApiError {
             reason: "BadRequest",
             message: message.into(),
             details: None,
+            continue_token: None,
         }
     }
 
@@ -131,6 +135,7 @@ impl ApiError {
                 kind: Some(resource),
                 ..Details::default()
             })),
+            continue_token: None,
         }
     }
 
@@ -141,6 +146,7 @@ impl ApiError {
             reason: "NotFound",
             message: "the server could not find the requested resource".into(),
             details: Some(Box::default()),
+            continue_token: None,
         }
     }
 
@@ -151,6 +157,7 @@ impl ApiError {
             reason: "MethodNotAllowed",
             message: "the server does not allow this method on the requested resource".into(),
             details: Some(Box::default()),
+            continue_token: None,
         }
     }
 
@@ -182,6 +189,7 @@ impl ApiError {
                     .collect(),
                 ..Details::default()
             })),
+            continue_token: None,
         }
     }
 
@@ -192,6 +200,17 @@ impl ApiError {
             reason: "Expired",
             message: message.into(),
             details: None,
+            continue_token: None,
+        }
+    }
+
+    /// 410 for a continue token older than the history kept, carrying in `metadata.continue` the
+    /// `fresh` token that lists the remainder from the current state (Go's
+    /// `handleCompactedErrorForPaging`).
+    pub fn expired_continue(message: impl Into<String>, fresh: String) -> Self {
+        ApiError {
+            continue_token: Some(fresh),
+            ..ApiError::expired(message)
         }
     }
 
@@ -212,6 +231,7 @@ impl ApiError {
                 retry_after_seconds: Some(1),
                 ..Details::default()
             })),
+            continue_token: None,
         }
     }
 
@@ -225,6 +245,7 @@ impl ApiError {
                 retry_after_seconds: Some(retry_after),
                 ..Details::default()
             })),
+            continue_token: None,
         }
     }
 
@@ -239,6 +260,7 @@ impl ApiError {
                 served.join(", ")
             ),
             details: None,
+            continue_token: None,
         }
     }
 
@@ -249,15 +271,20 @@ impl ApiError {
             reason: "InternalError",
             message: message.into(),
             details: None,
+            continue_token: None,
         }
     }
 
     /// The JSON body.
     pub fn body(&self) -> Vec<u8> {
+        let mut metadata = serde_json::Map::new();
+        if let Some(token) = &self.continue_token {
+            metadata.insert("continue".into(), token.clone().into());
+        }
         let body = StatusBody {
             kind: "Status",
             api_version: "v1",
-            metadata: serde_json::Map::new(),
+            metadata,
             status: "Failure",
             message: &self.message,
             reason: self.reason,

@@ -348,7 +348,7 @@ impl Harness {
         let q = ListQuery::parse(&query).map_err(|e| TestCaseError::fail(e.message))?;
         let (snap, start, before) = self
             .rt
-            .block_on(list::resolve::<T>(self.log(), &q))
+            .block_on(list::resolve::<T>(self.log(), &q, ns))
             .map_err(|e| TestCaseError::fail(format!("{who}: {}", e.message)))?;
         prop_assert_eq!(snap.rv, self.log().current(), "{}", &who);
         prop_assert!(start.is_none() && before == 0);
@@ -395,7 +395,7 @@ impl Harness {
         );
         match page.next {
             Some(next) => {
-                prop_assert_eq!(next.rv, p.rv, "{}: token rv", &p.who);
+                prop_assert_eq!(next.rv, p.rv as i64, "{}: token rv", &p.who);
                 prop_assert_eq!(next.i, p.got.len() as u64, "{}: token count", &p.who);
                 if p.unfiltered {
                     prop_assert_eq!(
@@ -434,7 +434,7 @@ impl Harness {
     pub(super) fn next_page<T: Kind>(&self, p: &mut Paged) -> Result<bool, TestCaseError> {
         let q = ListQuery::parse(&format!("{}&continue={}", p.query, p.token))
             .map_err(|e| TestCaseError::fail(e.message))?;
-        match self.rt.block_on(list::resolve::<T>(self.log(), &q)) {
+        match self.rt.block_on(list::resolve::<T>(self.log(), &q, p.ns)) {
             Ok((snap, start, before)) => {
                 prop_assert_eq!(snap.rv, p.rv, "{}: continued at another rv", &p.who);
                 prop_assert_eq!(before, p.got.len() as u64);
@@ -450,9 +450,66 @@ impl Harness {
                     e.message,
                     horizon
                 );
+                self.continue_inconsistently::<T>(p, e.continue_token.as_deref())?;
                 Ok(false)
             }
         }
+    }
+
+    /// The token of an expired list's 410 goes on after the last key served, in the current state.
+    fn continue_inconsistently<T: Kind>(
+        &self,
+        p: &Paged,
+        fresh: Option<&str>,
+    ) -> Result<(), TestCaseError> {
+        let Some(fresh) = fresh else {
+            return Err(TestCaseError::fail(format!(
+                "{}: a 410 without a continue token",
+                p.who
+            )));
+        };
+        let q = ListQuery::parse(&format!("{}&continue={fresh}", p.query))
+            .map_err(|e| TestCaseError::fail(e.message))?;
+        let (snap, start, before) = self
+            .rt
+            .block_on(list::resolve::<T>(self.log(), &q, p.ns))
+            .map_err(|e| TestCaseError::fail(format!("{}: fresh token: {}", p.who, e.message)))?;
+        prop_assert_eq!(snap.rv, self.log().current(), "{}: fresh token rv", &p.who);
+        let last = p.got.last().and_then(|k| T::key_from_str(k));
+        prop_assert!(
+            last.is_some() && start == last,
+            "{}: fresh token key",
+            &p.who
+        );
+        let now = keys(&snap, p.ns, !p.unfiltered);
+        let after: Vec<&String> = now.iter().filter(|k| T::key_from_str(k) > last).collect();
+        prop_assert_eq!(
+            before as usize,
+            now.len() - after.len(),
+            "{}: count",
+            &p.who
+        );
+        let page = list::page(&snap, &q, p.ns, start, before);
+        let got: Vec<String> = page.items.iter().map(|v| key_of(&*v.value)).collect();
+        let limit = usize::try_from(q.limit).unwrap_or(0).min(after.len());
+        prop_assert_eq!(
+            got.iter().collect::<Vec<_>>(),
+            after[..limit].to_vec(),
+            "{}: the remainder now",
+            &p.who
+        );
+        if let Some(next) = page.next {
+            prop_assert_eq!(next.rv, snap.rv as i64, "{}: next token rv", &p.who);
+            if p.unfiltered {
+                prop_assert_eq!(
+                    page.remaining,
+                    Some((after.len() - got.len()) as u64),
+                    "{}: remainingItemCount now",
+                    &p.who
+                );
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn snapshot_at<T: Kind>(&self, back: usize) -> Result<(), TestCaseError>

@@ -1,44 +1,12 @@
-//! The protobuf messages of NodeMetrics and PodMetrics written straight from the served objects,
-//! sizes first, so nothing is copied into owned message structs: the bytes are those of
-//! [`super::proto`]'s messages (its types stay the reference layout and decode them in tests),
-//! with map entries always carrying both key and value, as Go writes them.
+//! The NodeMetrics and PodMetrics messages, written straight from the served objects, sizes first,
+//! so nothing is copied into owned message structs.
 
-use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
-
+use crate::api::quantity::{format_cpu_nanocores, format_memory_bytes};
 use crate::store::{NodeObject, PodObject, Usage};
 
-use super::quantity::{format_cpu_nanocores, format_memory_bytes};
-
-/// A field key (every tag here is below 16: one byte).
-const KEY: usize = 1;
-
-fn str_len(s: &str) -> usize {
-    KEY + encoded_len_varint(s.len() as u64) + s.len()
-}
-
-fn msg_len(inner: usize) -> usize {
-    KEY + encoded_len_varint(inner as u64) + inner
-}
-
-fn int_len(v: i64) -> usize {
-    KEY + encoded_len_varint(v as u64)
-}
-
-fn put_str(buf: &mut Vec<u8>, tag: u32, s: &str) {
-    encode_key(tag, WireType::LengthDelimited, buf);
-    encode_varint(s.len() as u64, buf);
-    buf.extend_from_slice(s.as_bytes());
-}
-
-fn put_msg(buf: &mut Vec<u8>, tag: u32, inner: usize) {
-    encode_key(tag, WireType::LengthDelimited, buf);
-    encode_varint(inner as u64, buf);
-}
-
-fn put_int(buf: &mut Vec<u8>, tag: u32, v: i64) {
-    encode_key(tag, WireType::Varint, buf);
-    encode_varint(v as u64, buf);
-}
+use super::wire::{
+    int_len, msg_len, put_int, put_msg, put_str, put_str_entry, str_entry_len, str_len,
+};
 
 /// `metav1.Time` of Unix milliseconds (0: Go's zero time).
 fn time(ms: i64) -> (i64, i64) {
@@ -70,6 +38,7 @@ struct Meta<'a> {
     labels: &'a [(Box<str>, Box<str>)],
 }
 
+/// Length of a map entry whose value takes `v_len` bytes.
 fn entry_len(k: &str, v_len: usize) -> usize {
     str_len(k) + v_len
 }
@@ -88,7 +57,7 @@ impl Meta<'_> {
             + self
                 .labels
                 .iter()
-                .map(|(k, v)| msg_len(entry_len(k, str_len(v))))
+                .map(|(k, v)| str_entry_len(k, v))
                 .sum::<usize>()
     }
 
@@ -104,9 +73,7 @@ impl Meta<'_> {
         put_str(buf, 6, &self.rv);
         put_time(buf, 8, self.created_ms);
         for (k, v) in self.labels {
-            put_msg(buf, 11, entry_len(k, str_len(v)));
-            put_str(buf, 1, k);
-            put_str(buf, 2, v);
+            put_str_entry(buf, 11, k, v);
         }
     }
 }
@@ -219,95 +186,4 @@ pub fn pod(p: &PodObject, rv: u64) -> Vec<u8> {
         put_usage(&mut buf, 2, &c.1);
     }
     buf
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use prost::Message;
-
-    use super::*;
-    use crate::api::proto;
-    use crate::store::{ObjectMeta, PodKey};
-
-    fn usage(cpu: u64, mem: u64) -> Usage {
-        Usage {
-            timestamp_ms: 1_764_000_015_123,
-            window_ms: 15_012,
-            cpu_nanocores: cpu,
-            memory_bytes: mem,
-            swap_bytes: None,
-        }
-    }
-
-    #[test]
-    fn direct_bytes_decode_as_the_reference_messages() {
-        let labels: Vec<(Box<str>, Box<str>)> =
-            vec![("a".into(), "1".into()), ("role".into(), "".into())];
-        let meta = ObjectMeta {
-            labels: labels.into(),
-            uid: Arc::from("u-1"),
-            created_s: 1_700_000_000,
-        };
-        let n = NodeObject {
-            name: Arc::from("n1"),
-            meta: meta.clone(),
-            usage: usage(250_000_000, 1 << 30),
-        };
-        let got = proto::NodeMetrics::decode(node(&n, 42).as_slice()).unwrap();
-        assert_eq!(got.metadata.as_ref().unwrap().name.as_deref(), Some("n1"));
-        assert_eq!(got.metadata.as_ref().unwrap().uid.as_deref(), Some("u-1"));
-        assert_eq!(
-            got.metadata.as_ref().unwrap().resource_version.as_deref(),
-            Some("42")
-        );
-        assert_eq!(got.metadata.as_ref().unwrap().labels["role"], "");
-        assert_eq!(
-            got.metadata.as_ref().unwrap().creation_timestamp,
-            Some(proto::time_ms(1_700_000_000_000))
-        );
-        assert_eq!(got.timestamp, Some(proto::time_ms(1_764_000_015_123)));
-        assert_eq!(got.window.unwrap().duration, Some(15_012_000_000));
-        assert_eq!(got.usage["cpu"].string.as_deref(), Some("250m"));
-        assert_eq!(got.usage["memory"].string.as_deref(), Some("1Gi"));
-        let p = PodObject {
-            key: PodKey::new("ns", "p"),
-            meta: ObjectMeta {
-                created_s: 0,
-                ..meta
-            },
-            node: Arc::from("n1"),
-            timestamp_ms: 1_764_000_015_123,
-            window_ms: 15_012,
-            containers: vec![
-                (Arc::from("a"), usage(1, 1024)),
-                (
-                    Arc::from("b"),
-                    Usage {
-                        swap_bytes: Some(3 << 20),
-                        ..usage(2, 2048)
-                    },
-                ),
-            ]
-            .into_boxed_slice(),
-        };
-        let got = proto::PodMetrics::decode(pod(&p, 7).as_slice()).unwrap();
-        let m = got.metadata.unwrap();
-        assert_eq!(m.namespace.as_deref(), Some("ns"));
-        assert_eq!(m.creation_timestamp, Some(proto::time_ms(0)));
-        assert_eq!(got.containers.len(), 2);
-        assert_eq!(got.containers[1].name.as_deref(), Some("b"));
-        assert_eq!(got.containers[1].usage["cpu"].string.as_deref(), Some("2n"));
-        assert_eq!(
-            got.containers[1].usage["memory"].string.as_deref(),
-            Some("2Ki")
-        );
-        assert_eq!(
-            got.containers[1].usage["swap"].string.as_deref(),
-            Some("3Mi")
-        );
-        assert!(!got.containers[0].usage.contains_key("swap"));
-        assert!(!got.containers[0].usage.is_empty());
-    }
 }
