@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use crate::auth::reload::{CONFIGMAP_NAME, CONFIGMAP_NAMESPACE, CaLoad, CaState};
 use crate::cluster::ClusterIndex;
 use crate::scrape::{NodeStatus, ScrapeStats, now_ms};
 use crate::store::{NodeObject, PodObject, Store};
@@ -22,6 +23,8 @@ pub struct Health {
     pub resolution: Duration,
     /// Latched once the first full set of node metrics was stored.
     pub was_ready: std::sync::atomic::AtomicBool,
+    /// Whether the client and request-header CAs are loaded.
+    pub cas: Arc<CaLoad>,
 }
 
 /// A named check: its result, and for `?verbose` a detail line (readiness says how many nodes
@@ -119,6 +122,28 @@ impl Health {
         (result, detail)
     }
 
+    /// The CAs are loaded, or their lookup failed with a reason in the log and is tolerated: until
+    /// then kube-apiserver's proxied requests cannot be authenticated, so traffic must wait.
+    fn authentication_loaded(&self) -> (Result<(), String>, Option<String>) {
+        match self.cas.state() {
+            CaState::Loaded => (Ok(()), None),
+            CaState::Tolerated(e) => (
+                Ok(()),
+                Some(format!(
+                    "lookup failed, serving without the configmap's CAs: {e}"
+                )),
+            ),
+            CaState::Pending(last) => {
+                let waiting =
+                    format!("waiting for configmap/{CONFIGMAP_NAME} in {CONFIGMAP_NAMESPACE}");
+                let detail =
+                    last.map_or_else(|| "not read yet".into(), |e| format!("last error: {e}"));
+                (Err(waiting), Some(detail))
+            }
+            CaState::Fatal(e) => (Err("lookup failed".into()), Some(e)),
+        }
+    }
+
     /// Scraping has not stalled: some node was scraped within 1.5 periods (vacuous with no nodes).
     fn collection_timely(&self) -> Result<(), String> {
         if self.index.node_count() == 0 {
@@ -144,6 +169,12 @@ impl Health {
                     detail: Some(detail),
                 });
                 checks.push(Check::new("metric-informer-sync", self.informer_sync()));
+                let (result, detail) = self.authentication_loaded();
+                checks.push(Check {
+                    name: "delegated-authentication",
+                    result,
+                    detail,
+                });
             }
             "livez" => checks.push(Check::new(
                 "metric-collection-timely",
@@ -280,6 +311,7 @@ mod tests {
             scrape: Arc::new(ScrapeStats::default()),
             resolution: Duration::from_secs(15),
             was_ready: Default::default(),
+            cas: Arc::new(CaLoad::new(CaState::Loaded)),
         }
     }
 
@@ -430,6 +462,40 @@ mod tests {
         assert!(
             h.storage_ready().0.is_ok(),
             "the pod found through its kubelet is served, and readiness sees it before the next scrape"
+        );
+    }
+
+    #[test]
+    fn readiness_waits_for_the_cas_unless_their_lookup_failure_is_tolerated() {
+        let verdict = |state: CaState| {
+            let mut h = health();
+            h.cas = Arc::new(CaLoad::new(state));
+            let checks = h.checks("readyz");
+            let c = checks
+                .into_iter()
+                .find(|c| c.name == "delegated-authentication")
+                .expect("a named readiness check");
+            (c.result, c.detail)
+        };
+        let (r, d) = verdict(CaState::Pending(Some("connection refused".into())));
+        assert_eq!(
+            r,
+            Err("waiting for configmap/extension-apiserver-authentication in kube-system".into())
+        );
+        assert_eq!(d.as_deref(), Some("last error: connection refused"));
+        assert!(verdict(CaState::Fatal("forbidden".into())).0.is_err());
+        assert!(verdict(CaState::Loaded).0.is_ok());
+        let (r, d) = verdict(CaState::Tolerated("forbidden".into()));
+        assert!(
+            r.is_ok(),
+            "a tolerated failure does not hold readiness back"
+        );
+        assert!(d.unwrap().contains("forbidden"), "but says why");
+        let mut h = health();
+        h.cas = Arc::new(CaLoad::new(CaState::Pending(None)));
+        assert!(
+            h.checks("livez").iter().all(|c| c.result.is_ok()),
+            "liveness never waits for the CAs"
         );
     }
 

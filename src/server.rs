@@ -213,6 +213,7 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
         scrape: scrape_stats.clone(),
         resolution,
         was_ready: Default::default(),
+        cas: secured.cas.clone(),
     });
     let telemetry_state = web::Data::new(Telemetry {
         scrape: scrape_stats,
@@ -271,8 +272,10 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
     // The server future must stay alive (and polled) through the drain: dropping it stops the
     // listener at once.
     let mut server = std::pin::pin!(server);
+    let cas = secured.cas.clone();
     let result = tokio::select! {
         r = &mut server => r.context("serving"),
+        reason = cas.fatal() => Err(anyhow::anyhow!(reason)),
         () = shutdown => {
             let delay = args.serving.shutdown_delay_duration;
             tracing::info!(delay = ?delay, "shutting down: readiness fails now, the listener closes after the delay");

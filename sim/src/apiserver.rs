@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::objects::{self, IncludeObject, KUBE_VERSION};
+use super::requests::{ApiRequest, BoundedLog};
 use super::serve::{Body, BoxError, parse_query, response, spawn_https, stopped};
 use super::store::{
     Event, EventType, FieldSelector, Filter, Kind, LabelSelector, Store, Stored, WatchStart,
@@ -79,6 +80,7 @@ pub(crate) struct ApiServer {
     pub proxy: reqwest::Client,
     pub shutdown: watch::Receiver<bool>,
     pub auth: Arc<AuthPolicy>,
+    pub requests: Arc<BoundedLog<ApiRequest>>,
 }
 
 /// A user known to the fake apiserver's TokenReview.
@@ -126,6 +128,8 @@ pub struct AuthPolicy {
     /// `data` of the extension-apiserver-authentication ConfigMap.
     configmap: Mutex<BTreeMap<String, String>>,
     configmap_version: AtomicU64,
+    /// While set, GETs of the ConfigMap wait (a slow or overloaded apiserver).
+    configmap_held: AtomicBool,
     token_reviews: AtomicU64,
     access_reviews: AtomicU64,
 }
@@ -161,6 +165,12 @@ impl AuthPolicy {
     pub fn set_configmap(&self, key: &str, value: &str) {
         lock(&self.configmap).insert(key.to_string(), value.to_string());
         self.configmap_version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// While `held`, GETs of the extension-apiserver-authentication ConfigMap get no answer;
+    /// releasing it answers the waiting ones with the current data.
+    pub fn hold_configmap(&self, held: bool) {
+        self.configmap_held.store(held, Ordering::Relaxed);
     }
 
     fn configmap(&self) -> Value {
@@ -360,8 +370,43 @@ fn go_bool(v: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
     Full,
-    Meta,
+    /// `PartialObjectMetadata` (`list: false`) or `PartialObjectMetadataList` (`list: true`), as
+    /// the Accept clause named it.
+    Meta {
+        list: bool,
+    },
     Table(IncludeObject),
+}
+
+impl Format {
+    /// kube-apiserver's 406 when the metadata kind asked for does not fit the answer: a list (and
+    /// only a list) is `PartialObjectMetadataList`; a get and each watch event are
+    /// `PartialObjectMetadata` (`handlers/response.go`). A watch asking for the list kind gets the
+    /// 406 up front here (Go writes 200 and ends the stream at the first event).
+    fn mismatch(self, kind: Kind, answer_is_list: bool) -> Option<Response<Body>> {
+        let Format::Meta { list } = self else {
+            return None;
+        };
+        if list == answer_is_list {
+            return None;
+        }
+        let go_type = format!("*v1.{}", kind.name());
+        let message = if list {
+            format!(
+                "you requested PartialObjectMetadataList, but the requested object is not a list ({go_type})"
+            )
+        } else {
+            format!(
+                "you requested PartialObjectMetadata, but the requested object is a list ({go_type}List)"
+            )
+        };
+        Some(status(
+            StatusCode::NOT_ACCEPTABLE,
+            "NotAcceptable",
+            &message,
+            None,
+        ))
+    }
 }
 
 fn negotiate(headers: &HeaderMap, include: Option<&str>) -> Result<Format, String> {
@@ -391,7 +436,9 @@ fn negotiate(headers: &HeaderMap, include: Option<&str>) -> Result<Format, Strin
             return Ok(Format::Table(inc));
         }
         if (has("as=PartialObjectMetadata") || has("as=PartialObjectMetadataList")) && has("v=v1") {
-            return Ok(Format::Meta);
+            return Ok(Format::Meta {
+                list: has("as=PartialObjectMetadataList"),
+            });
         }
     }
     Ok(Format::Full)
@@ -441,6 +488,17 @@ impl ApiServer {
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
         let method = req.method().clone();
         let uri = req.uri().clone();
+        self.requests.push(ApiRequest {
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            query: uri.query().unwrap_or("").to_string(),
+            accept: req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string(),
+        });
         let resp = self.route(req).await;
         tracing::debug!(%method, %uri, status = resp.status().as_u16(), "apiserver request");
         resp
@@ -474,6 +532,13 @@ impl ApiServer {
             return self.review(req, path == TOKEN_REVIEWS).await;
         }
         if req.method() == Method::GET && path == AUTH_CONFIGMAP {
+            let mut shutdown = self.shutdown.clone();
+            while self.auth.configmap_held.load(Ordering::Relaxed) {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    () = stopped(&mut shutdown) => break,
+                }
+            }
             return json_response(StatusCode::OK, &self.auth.configmap());
         }
         if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -527,6 +592,13 @@ impl ApiServer {
             Err(msg) => return status(StatusCode::BAD_REQUEST, "BadRequest", &msg, None),
         };
         let watching = forced_watch || param("watch").is_some_and(go_bool);
+        let (target_kind, is_collection) = match &target {
+            Target::Item { kind, .. } => (*kind, false),
+            Target::Collection { kind, .. } => (*kind, true),
+        };
+        if let Some(refused) = format.mismatch(target_kind, is_collection && !watching) {
+            return refused;
+        }
         let (kind, mut filter, name) = match target {
             Target::Item {
                 kind,
@@ -590,7 +662,7 @@ impl ApiServer {
         };
         let v = match format {
             Format::Full => objects::full(&s),
-            Format::Meta => objects::partial(&s),
+            Format::Meta { .. } => objects::partial(&s),
             Format::Table(inc) => {
                 objects::table(kind, Some(s.rv), vec![objects::row(&s, inc, now_s())])
             }
@@ -646,7 +718,7 @@ impl ApiServer {
         let mut out = Vec::with_capacity(page.len() * 2048 + 512);
         let (kind_name, api_version) = match format {
             Format::Full => (format!("{}List", kind.name()), "v1"),
-            Format::Meta => ("PartialObjectMetadataList".to_string(), "meta.k8s.io/v1"),
+            Format::Meta { .. } => ("PartialObjectMetadataList".to_string(), "meta.k8s.io/v1"),
             Format::Table(_) => ("Table".to_string(), "meta.k8s.io/v1"),
         };
         let _ = write!(
@@ -657,7 +729,7 @@ impl ApiServer {
         let now = now_s();
         let item = |s: &Stored| match format {
             Format::Full => objects::list_item(s),
-            Format::Meta => objects::partial(s),
+            Format::Meta { .. } => objects::partial(s),
             Format::Table(inc) => objects::row(s, inc, now),
         };
         if let Format::Table(_) = format {
@@ -990,7 +1062,7 @@ impl WatchState {
     fn encode(&self, etype: &str, s: &Stored) -> Bytes {
         let obj = match self.format {
             Format::Full => objects::full(s),
-            Format::Meta => objects::partial(s),
+            Format::Meta { .. } => objects::partial(s),
             Format::Table(inc) => {
                 objects::table(self.kind, Some(s.rv), vec![objects::row(s, inc, now_s())])
             }
@@ -1004,7 +1076,7 @@ impl WatchState {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
         let obj = match self.format {
-            Format::Meta => {
+            Format::Meta { .. } => {
                 json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": meta})
             }
             _ => json!({"kind": self.kind.name(), "apiVersion": "v1", "metadata": meta}),
@@ -1141,7 +1213,14 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        assert_eq!(negotiate(&h, None), Ok(Format::Meta));
+        assert_eq!(negotiate(&h, None), Ok(Format::Meta { list: true }));
+        h.insert(
+            header::ACCEPT,
+            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(negotiate(&h, None), Ok(Format::Meta { list: false }));
         h.insert(
             header::ACCEPT,
             "application/vnd.kubernetes.protobuf, */*".parse().unwrap(),

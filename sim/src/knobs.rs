@@ -6,6 +6,21 @@ use std::sync::atomic::Ordering;
 use super::{SimControl, model};
 
 impl SimControl {
+    /// Timestamps (Unix ms) of the samples node `node`'s kubelet served, oldest first: one per
+    /// scrape that got metrics, so tests can tell scrapes apart by the samples they returned.
+    pub fn served_samples(&self, node: usize) -> Vec<i64> {
+        self.nodes
+            .get(node)
+            .map(|n| n.served.snapshot())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn record_served(&self, node: usize, ts_ms: i64) {
+        if let Some(n) = self.nodes.get(node) {
+            n.served.push(ts_ms);
+        }
+    }
+
     /// Deletes node `node` from the fake apiserver (a DELETED event for watchers); its kubelet
     /// keeps answering, as a decommissioned machine might. Returns the new resourceVersion.
     pub fn delete_node(&self, node: usize) -> Option<u64> {

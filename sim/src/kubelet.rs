@@ -160,6 +160,7 @@ impl Kubelet {
     /// Renders into the reused buffer under the node's read lock.
     fn render(&self, f: impl FnOnce(&mut BytesMut, &SimNode, i64)) -> Bytes {
         let ts = self.control.sample_time(now_ms());
+        self.control.record_served(self.index, ts);
         let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
         buf.clear();
         buf.reserve(self.size_hint.load(Ordering::Relaxed));

@@ -14,6 +14,7 @@ pub mod kubeconfig;
 pub mod kubelet;
 pub mod model;
 mod objects;
+pub mod requests;
 mod serve;
 mod store;
 
@@ -130,6 +131,8 @@ struct NodeLive {
     /// What the kubelet reports: the node with its current pods.
     state: RwLock<SimNode>,
     next_ip: AtomicU32,
+    /// Timestamps of the samples this kubelet served (bodies with metrics), oldest first.
+    served: requests::BoundedLog<i64>,
 }
 
 /// Runtime hooks into a running simulation: kubelet faults and pod churn (which emits watch
@@ -333,6 +336,8 @@ pub struct Simulation {
     pub ca: Arc<certs::SimCa>,
     /// The request-header CA that signs the aggregation proxy's client certificate.
     pub front_proxy_ca: Arc<certs::SimCa>,
+    /// The newest requests the fake kube-apiserver received (what the server asked for).
+    pub api_requests: Arc<requests::BoundedLog<requests::ApiRequest>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -474,6 +479,7 @@ pub async fn start(opts: SimOptions) -> anyhow::Result<Simulation> {
             addr,
             state: RwLock::new(node.clone()),
             next_ip: AtomicU32::new(0),
+            served: requests::BoundedLog::new(requests::SAMPLES_KEPT),
         });
     }
 
@@ -549,6 +555,7 @@ pub async fn start(opts: SimOptions) -> anyhow::Result<Simulation> {
     for (k, v) in apiserver::auth_configmap_data(&ca.cert_pem, &front_proxy_ca.cert_pem) {
         auth.set_configmap(&k, &v);
     }
+    let api_requests = Arc::new(requests::BoundedLog::new(requests::API_REQUESTS_KEPT));
     let api = Arc::new(apiserver::ApiServer {
         store,
         auth_header: format!("Bearer {token}"),
@@ -558,6 +565,7 @@ pub async fn start(opts: SimOptions) -> anyhow::Result<Simulation> {
         proxy: apiserver::proxy_client(&ca.cert_pem, &front_proxy.identity_pem())?,
         shutdown: shutdown_rx,
         auth: auth.clone(),
+        requests: api_requests.clone(),
     });
     tasks.push(apiserver::spawn(
         api,
@@ -604,6 +612,7 @@ pub async fn start(opts: SimOptions) -> anyhow::Result<Simulation> {
         auth,
         ca: Arc::new(ca),
         front_proxy_ca: Arc::new(front_proxy_ca),
+        api_requests,
         shutdown: shutdown_tx,
         tasks,
     })

@@ -1,6 +1,7 @@
 //! The three defects of issue 8 stay fixed, and tolerant input is served: a kubelet without node
 //! series does not hold readiness back, zero readings (node and container) are served, a scrape
-//! without start times is no restart, and the pod watch is metadata-only for Running pods.
+//! without start times is no restart, and the server reads pods as metadata of Running pods only
+//! (checked in the fake kube-apiserver's request log), which the fake answers as kube-apiserver.
 
 mod common;
 mod restart_common;
@@ -101,15 +102,77 @@ async fn scrapes_without_start_times_are_no_restart() {
     c.shutdown().await;
 }
 
+/// Whether an Accept header asks for `as` (and nothing else: every clause is a metadata clause).
+fn metadata_only(accept: &str, kind: &str) -> bool {
+    !accept.is_empty()
+        && accept.split(',').all(|clause| {
+            let params: Vec<&str> = clause.split(';').map(str::trim).collect();
+            params.contains(&format!("as={kind}").as_str())
+                && params.contains(&"g=meta.k8s.io")
+                && params.contains(&"v=v1")
+        })
+}
+
+/// Whether `path` reads Pods (a list, a get or a watch, in any namespace).
+fn pod_path(path: &str) -> bool {
+    let rest = path
+        .strip_prefix("/api/v1/watch/")
+        .or_else(|| path.strip_prefix("/api/v1/"))
+        .unwrap_or("");
+    let segs: Vec<&str> = rest.split('/').collect();
+    matches!(
+        segs.as_slice(),
+        ["pods", ..] | ["namespaces", _, "pods", ..]
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_fake_apiserver_answers_metadata_only_running_pod_lists_and_watches() {
+async fn pods_are_read_as_metadata_of_running_pods_and_the_fake_answers_as_kube_apiserver() {
     let c = Cluster::start("rs-meta", 2, 2, &[]).await;
-    let accept =
-        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+    // The server, watching metadata only, still serves every pod (bound through the kubelets).
+    c.wait_for_pods(4, Duration::from_secs(30)).await;
+    let log = &c.sim.api_requests;
+    let requests = eventually(
+        Duration::from_secs(20),
+        "the pod list and watch",
+        || async {
+            let pods: Vec<_> = log
+                .snapshot()
+                .into_iter()
+                .filter(|r| pod_path(&r.path))
+                .collect();
+            (pods.iter().any(|r| !r.is_watch()) && pods.iter().any(|r| r.is_watch()))
+                .then_some(pods)
+        },
+    )
+    .await;
+    for r in &requests {
+        assert_eq!(r.method, "GET", "{r:?}");
+        assert_eq!(r.path, "/api/v1/pods", "every namespace at once: {r:?}");
+        assert_eq!(
+            r.param("fieldSelector").as_deref(),
+            Some("status.phase=Running"),
+            "Running pods only, from the watch cache: {r:?}"
+        );
+        let kind = if r.is_watch() {
+            "PartialObjectMetadata"
+        } else {
+            "PartialObjectMetadataList"
+        };
+        assert!(
+            metadata_only(&r.accept, kind),
+            "metadata only ({kind}), never full Pod objects: {r:?}"
+        );
+    }
+
+    // The fake answers those requests as kube-apiserver does.
     let http = c.http();
+    let list_accept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+    let item_accept = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+    let running = "fieldSelector=status.phase%3DRunning";
     let list: serde_json::Value = http
-        .get(c.via_proxy("/api/v1/pods?fieldSelector=status.phase%3DRunning"))
-        .header("Accept", accept)
+        .get(c.via_proxy(&format!("/api/v1/pods?{running}")))
+        .header("Accept", list_accept)
         .send()
         .await
         .unwrap()
@@ -117,16 +180,19 @@ async fn the_fake_apiserver_answers_metadata_only_running_pod_lists_and_watches(
         .await
         .unwrap();
     assert_eq!(list["kind"], "PartialObjectMetadataList");
+    assert_eq!(list["apiVersion"], "meta.k8s.io/v1");
+    assert!(list["metadata"]["resourceVersion"].is_string());
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 4);
-    assert!(
-        items
-            .iter()
-            .all(|i| i.get("spec").is_none() && i["metadata"]["labels"].is_object())
-    );
+    for i in items {
+        assert_eq!(i["kind"], "PartialObjectMetadata", "{i}");
+        assert_eq!(i["apiVersion"], "meta.k8s.io/v1", "{i}");
+        assert!(i.get("spec").is_none() && i.get("status").is_none(), "{i}");
+        assert!(i["metadata"]["labels"].is_object() && i["metadata"]["uid"].is_string());
+    }
     let none: serde_json::Value = http
         .get(c.via_proxy("/api/v1/pods?fieldSelector=status.phase%21%3DRunning"))
-        .header("Accept", accept)
+        .header("Accept", list_accept)
         .send()
         .await
         .unwrap()
@@ -138,7 +204,54 @@ async fn the_fake_apiserver_answers_metadata_only_running_pod_lists_and_watches(
         0,
         "every simulated pod is Running"
     );
-    // The server, watching metadata only, still serves every pod (bound through the kubelets).
-    c.wait_for_pods(4, Duration::from_secs(30)).await;
+    let watch = http
+        .get(c.via_proxy(&format!(
+            "/api/v1/pods?watch=true&{running}&timeoutSeconds=1"
+        )))
+        .header("Accept", item_accept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(watch.status(), 200);
+    let body = watch.text().await.unwrap();
+    let events: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 4, "one ADDED per Running pod: {body}");
+    for e in &events {
+        assert_eq!(e["type"], "ADDED");
+        let o = &e["object"];
+        assert_eq!(o["kind"], "PartialObjectMetadata", "{e}");
+        assert_eq!(o["apiVersion"], "meta.k8s.io/v1", "{e}");
+        assert!(o.get("spec").is_none() && o.get("status").is_none(), "{e}");
+    }
+    // The kind must fit the answer: kube-apiserver refuses the other one with 406.
+    for (url, accept, message) in [
+        (
+            format!("/api/v1/pods?{running}"),
+            item_accept,
+            "you requested PartialObjectMetadata, but the requested object is a list (*v1.PodList)",
+        ),
+        (
+            format!(
+                "/api/v1/namespaces/{}",
+                items[0]["metadata"]["namespace"].as_str().unwrap()
+            ) + &format!("/pods/{}", items[0]["metadata"]["name"].as_str().unwrap()),
+            list_accept,
+            "you requested PartialObjectMetadataList, but the requested object is not a list (*v1.Pod)",
+        ),
+    ] {
+        let r = http
+            .get(c.via_proxy(&url))
+            .header("Accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 406, "{url}");
+        let status: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(status["reason"], "NotAcceptable");
+        assert_eq!(status["message"], message);
+    }
     c.shutdown().await;
 }

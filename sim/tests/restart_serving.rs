@@ -1,8 +1,9 @@
 //! Serving through failures and restarts: a kubelet failing for one period keeps its node and
 //! pods served with honest timestamps, one failing past the staleness bound disappears;
 //! `--window=60s` averages a usage profile that changes at a known time; container restarts and
-//! node reboots never give negative or absurd rates; a restarted server serves complete metrics
-//! well inside one resolution.
+//! node reboots never give negative or absurd rates and leave a gap of at most one scrape; a
+//! restarted server serves complete metrics well inside one resolution, and answers health and
+//! discovery before the authentication ConfigMap arrives.
 
 mod common;
 mod restart_common;
@@ -157,6 +158,67 @@ async fn window_60s_is_the_average_over_a_profile_change() {
     c.shutdown().await;
 }
 
+/// CPU rates of a served NodeMetrics or PodMetrics object, in nanocores (panics on a negative).
+fn cpu_rates(o: &serde_json::Value) -> Vec<u64> {
+    match o["containers"].as_array() {
+        Some(cs) => cs
+            .iter()
+            .map(|c| nanocores(c["usage"]["cpu"].as_str().unwrap()))
+            .collect(),
+        None => vec![nanocores(o["usage"]["cpu"].as_str().unwrap())],
+    }
+}
+
+/// Asserts that `name` is served again, with a sane rate, from the first or the second sample its
+/// kubelet served at or after `restart_ms`: after a restart it is missing for at most one scrape.
+/// `samples` are the kubelet's served sample times; a served `timestamp` (whole seconds) names
+/// the sample it came from. Returns the object served.
+fn back_within_one_scrape(
+    events: &[serde_json::Value],
+    samples: &[i64],
+    name: &str,
+    restart_ms: i64,
+    limit: u64,
+) -> serde_json::Value {
+    let k = samples
+        .iter()
+        .position(|t| *t >= restart_ms)
+        .expect("a scrape after the restart");
+    assert!(k + 1 < samples.len(), "two scrapes after the restart");
+    let allowed: Vec<i64> = samples[k..=k + 1]
+        .iter()
+        .map(|t| t.div_euclid(1000) * 1000)
+        .collect();
+    let served = events
+        .iter()
+        .filter(|e| e["type"] != "DELETED" && e["object"]["metadata"]["name"] == name)
+        .find(|e| allowed.contains(&timestamp_ms(e["object"]["timestamp"].as_str().unwrap())))
+        .unwrap_or_else(|| {
+            let seen: Vec<_> = events
+                .iter()
+                .filter(|e| e["object"]["metadata"]["name"] == name)
+                .map(|e| (e["type"].clone(), e["object"]["timestamp"].clone()))
+                .collect();
+            panic!(
+                "{name} not served from either sample after the restart at {restart_ms} \
+                 (samples {:?}): {seen:?}",
+                &samples[k..=k + 1]
+            )
+        });
+    let o = served["object"].clone();
+    for cpu in cpu_rates(&o) {
+        assert!(
+            cpu <= limit,
+            "absurd rate {cpu} > {limit} after the restart: {o}"
+        );
+    }
+    assert!(
+        window_ms(o["window"].as_str().unwrap()) > 0,
+        "a real window: {o}"
+    );
+    o
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn container_restarts_and_node_reboots_never_give_absurd_rates() {
     let c = Cluster::start("rs-reboot", 1, 3, &[]).await;
@@ -172,29 +234,52 @@ async fn container_restarts_and_node_reboots_never_give_absurd_rates() {
     )
     .await;
     let pod = c.sim.scenario.nodes[0].pods[0].clone();
+    let restarted_at = now_ms();
     assert!(c.sim.control.restart_container(
         &pod.namespace,
         &pod.name,
         &pod.containers[0].name,
-        now_ms()
+        restarted_at
     ));
     tokio::time::sleep(Duration::from_secs(22)).await;
-    c.sim.control.reboot_node(0, now_ms());
-    tokio::time::sleep(Duration::from_secs(32)).await;
     let model = c.sim.control.node(0).unwrap();
     let limit = model.cpu_capacity_millis * 1_000_000;
-    for e in watch.snapshot().iter().chain(nwatch.snapshot().iter()) {
-        let o = &e["object"];
-        let cpus: Vec<u64> = match o["containers"].as_array() {
-            Some(cs) => cs
-                .iter()
-                .map(|c| nanocores(c["usage"]["cpu"].as_str().unwrap()))
-                .collect(),
-            None => vec![nanocores(o["usage"]["cpu"].as_str().unwrap())],
-        };
-        for cpu in cpus {
+    // The gap is at most one sample: served again at the latest one scrape after the restart is
+    // first seen, at the restarted container's rate.
+    let back = back_within_one_scrape(
+        &watch.snapshot(),
+        &c.sim.control.served_samples(0),
+        &pod.name,
+        restarted_at,
+        limit,
+    );
+    let restarted = back["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == pod.containers[0].name.as_str())
+        .expect("the restarted container is served");
+    let want = pod.containers[0].cpu_nanocores;
+    let got = nanocores(restarted["usage"]["cpu"].as_str().unwrap());
+    assert!(
+        got.abs_diff(want) <= want / 50 + 1_000_000,
+        "the new segment's rate: {got} vs {want}"
+    );
+
+    let rebooted_at = now_ms();
+    c.sim.control.reboot_node(0, rebooted_at);
+    tokio::time::sleep(Duration::from_secs(32)).await;
+    let (pod_events, node_events) = (watch.snapshot(), nwatch.snapshot());
+    for e in pod_events.iter().chain(node_events.iter()) {
+        for cpu in cpu_rates(&e["object"]) {
             assert!(cpu <= limit, "absurd rate {cpu} > capacity {limit}: {e}");
         }
+    }
+    // Likewise after the reboot, for the node and each of its pods.
+    let samples = c.sim.control.served_samples(0);
+    back_within_one_scrape(&node_events, &samples, "sim-node-0", rebooted_at, limit);
+    for p in &model.pods {
+        back_within_one_scrape(&pod_events, &samples, &p.name, rebooted_at, limit);
     }
     // After both, every pod and the node are served again at the model's rates.
     let items = c.wait_for_pods(3, Duration::from_secs(20)).await;
@@ -257,5 +342,84 @@ async fn a_restarted_server_serves_complete_metrics_within_one_resolution() {
     let w = window_ms(first[0]["window"].as_str().unwrap());
     assert!(w < 10_000, "the first windows are honestly short: {w} ms");
     eprintln!("complete after restart in {:?}", started.elapsed());
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_discovery_answer_before_the_authentication_configmap_arrives() {
+    let mut c = Cluster::start("rs-cmhold", 1, 1, &[]).await;
+    c.wait_for_pods(1, Duration::from_secs(30)).await;
+    c.stop_server().await;
+    c.sim.auth.hold_configmap(true);
+    c.sim.api_requests.clear();
+    c.start_server().await;
+    let configmap = metrics_apiserver_sim::apiserver::AUTH_CONFIGMAP;
+    eventually(
+        Duration::from_secs(20),
+        "the server's ConfigMap lookup, held unanswered",
+        || async {
+            c.sim
+                .api_requests
+                .snapshot()
+                .iter()
+                .any(|r| r.method == "GET" && r.path == configmap)
+                .then_some(())
+        },
+    )
+    .await;
+    // While the lookup is outstanding: live, not ready, and serving what needs no proxy CA.
+    let live = c
+        .anonymous_http()
+        .get(c.direct("/livez"))
+        .send()
+        .await
+        .expect("the listener is open");
+    assert_eq!(live.status(), 200);
+    assert_eq!(live.text().await.unwrap(), "ok");
+    let (code, verbose) = readyz(&c, "?verbose").await;
+    assert_eq!(code, 500, "{verbose}");
+    assert!(
+        verbose.contains(
+            "[-]delegated-authentication failed: waiting for configmap/extension-apiserver-authentication in kube-system"
+        ),
+        "{verbose}"
+    );
+    let discovery = get(&c, "/apis/metrics.k8s.io/v1beta1")
+        .await
+        .expect("discovery with a token");
+    assert_eq!(discovery["kind"], "APIResourceList");
+    // The front proxy's certificate cannot be verified yet: its request is anonymous, and the
+    // delegated authorizer refuses it, as a Go server without the request-header CA answers.
+    let proxied = c
+        .http()
+        .get(c.via_proxy("/apis/metrics.k8s.io/v1beta1/nodes"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proxied.status(), 403);
+    let status: serde_json::Value = proxied.json().await.unwrap();
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("User \"system:anonymous\" cannot list resource \"nodes\""),
+        "{status}"
+    );
+    // Once the ConfigMap arrives: ready, and the proxy's user is authenticated.
+    c.sim.auth.hold_configmap(false);
+    eventually(Duration::from_secs(30), "/readyz 200", || async {
+        (readyz(&c, "").await.0 == 200).then_some(())
+    })
+    .await;
+    let nodes: serde_json::Value = c
+        .http()
+        .get(c.via_proxy("/apis/metrics.k8s.io/v1beta1/nodes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(nodes["kind"], "NodeMetricsList", "{nodes}");
     c.shutdown().await;
 }

@@ -1,6 +1,10 @@
 //! Faulty kubelets cost only themselves: the server, run in-process inside the simulated cluster,
 //! keeps serving every healthy node while one kubelet answers garbage, 404s its resource endpoint
-//! (the Summary API fallback must take over), errors, sends a huge body, or hangs.
+//! (the Summary API fallback must take over), errors, sends a huge body, or hangs; and more
+//! hanging kubelets than the scrape concurrency bound never delay the healthy ones.
+
+mod common;
+mod restart_common;
 
 use std::time::{Duration, Instant};
 
@@ -231,4 +235,81 @@ async fn faulty_kubelets_cost_only_themselves() {
     }
     simulation.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_kubelets_beyond_the_concurrency_bound_never_delay_healthy_nodes() {
+    // Three kubelets hang from the start, more than the two request slots of the bound; two more
+    // start hanging later, while the schedule is steady. Nodes 3 to 5 always answer.
+    let from_start = 0..3;
+    let later = 6..8;
+    let healthy = 3..6;
+    let c = restart_common::cluster(
+        "faults-lanes",
+        8,
+        1,
+        &["--scrape-concurrency=2"],
+        |control| {
+            for i in from_start.clone() {
+                control.set_kubelet_mode(i, KubeletMode::Hang);
+            }
+        },
+    )
+    .await;
+    let started = restart_common::now_ms();
+    let resolution_ms = 10_000;
+    tokio::time::sleep(Duration::from_secs(22)).await;
+    let later_from = restart_common::now_ms();
+    for i in later.clone() {
+        c.sim.control.set_kubelet_mode(i, KubeletMode::Hang);
+    }
+    // Three more periods: every hanging kubelet times out (9s) on every try.
+    tokio::time::sleep(Duration::from_secs(33)).await;
+    let end = restart_common::now_ms();
+    for i in healthy.clone() {
+        let samples: Vec<i64> = c
+            .sim
+            .control
+            .served_samples(i)
+            .into_iter()
+            .filter(|t| *t >= started)
+            .collect();
+        assert!(
+            samples.len() >= 5,
+            "node {i} scraped every period: {samples:?}"
+        );
+        assert!(
+            samples[0] - started < resolution_ms / 2,
+            "node {i} scraped at once after start, not after a hanging kubelet's timeout: {samples:?}"
+        );
+        let gaps: Vec<i64> = samples
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .chain(std::iter::once(end - samples[samples.len() - 1]))
+            .collect();
+        assert!(
+            gaps.iter().all(|g| *g < resolution_ms * 3 / 2),
+            "node {i} never waited behind a hanging kubelet: gaps {gaps:?} ms"
+        );
+    }
+    let served = restart_common::nodes(&c).await;
+    for i in healthy {
+        let name = &c.sim.scenario.nodes[i].name;
+        let node = restart_common::named(&served, name)
+            .unwrap_or_else(|| panic!("{name} served: {served:?}"));
+        let ts = restart_common::timestamp_ms(node["timestamp"].as_str().unwrap());
+        assert!(
+            restart_common::now_ms() - ts < resolution_ms * 2,
+            "{name} fresh: {node}"
+        );
+    }
+    for (nodes, since) in [(from_start, started), (later, later_from)] {
+        for i in nodes {
+            assert!(
+                c.sim.control.served_samples(i).iter().all(|t| *t < since),
+                "node {i} hangs: it served nothing"
+            );
+        }
+    }
+    c.shutdown().await;
 }

@@ -37,13 +37,17 @@ pub struct Secured {
     pub tls: rustls::ServerConfig,
     /// The middleware to wrap the app in.
     pub middleware: Security,
-    /// Background reloading; abort it on shutdown.
+    /// Background loading and reloading; abort it on shutdown.
     pub reloader: JoinHandle<()>,
+    /// Whether the ConfigMap's CAs are loaded: `/readyz` waits for it, and a lookup that fails
+    /// for good (unless tolerated) stops the server.
+    pub cas: Arc<reload::CaLoad>,
 }
 
-/// Builds TLS, authentication and authorization from the flags. Fails on flags that cannot be
-/// honoured and, unless tolerated, on a failed ConfigMap lookup: a server that cannot
-/// authenticate kube-apiserver's proxy must not start half-secured.
+/// Builds TLS, authentication and authorization from the flags, without waiting for the
+/// cluster: the extension-apiserver-authentication ConfigMap is read in the background, so the
+/// listener serves health and discovery at once (see [`reload::spawn`] for requests that arrive
+/// before it is read). Fails on flags that cannot be honoured and on CA files that cannot be read.
 pub async fn setup(
     args: &AuthArgs,
     cert: &Path,
@@ -75,9 +79,18 @@ pub async fn setup(
         requestheader_file: args.requestheader_client_ca_file.clone(),
         configmap: lookup.then(|| authn_client.clone()),
     };
-    let initial = reload::initial(args, &sources, &provider)
-        .await
-        .context("authentication configuration")?;
+    let initial =
+        reload::from_files(args, &sources, &provider).context("authentication configuration")?;
+    if sources.configmap.is_none() && initial.requestheader.is_none() {
+        tracing::warn!(
+            "no request-header CA: requests proxied by kube-apiserver will not be authenticated"
+        );
+    }
+    let cas = Arc::new(reload::CaLoad::new(if sources.configmap.is_some() {
+        reload::CaState::Pending(None)
+    } else {
+        reload::CaState::Loaded
+    }));
     let dynamic = Arc::new(DynamicAuthn::new(initial, hints.clone()));
 
     let timeout = args.delegated_auth_timeout;
@@ -100,10 +113,18 @@ pub async fn setup(
         },
     };
     let tls = tls::server_config(provider.clone(), &versions, serving.clone(), hints)?;
-    let reloader = reload::spawn(args.clone(), sources, provider, serving, dynamic);
+    let reloader = reload::spawn(
+        args.clone(),
+        sources,
+        provider,
+        serving,
+        dynamic,
+        cas.clone(),
+    );
     Ok(Secured {
         tls,
         middleware: Security(Arc::new(guard)),
         reloader,
+        cas,
     })
 }

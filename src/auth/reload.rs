@@ -128,51 +128,164 @@ fn read(path: &Option<PathBuf>) -> anyhow::Result<Option<Vec<u8>>> {
         .transpose()
 }
 
-/// Reads every source once, for start-up. A failed ConfigMap lookup is fatal unless
-/// `--authentication-tolerate-lookup-failure`.
-pub async fn initial(
+/// Where the CAs the ConfigMap provides stand: `/readyz` waits until they are loaded, or the
+/// lookup failed for good with a reason in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaState {
+    /// The ConfigMap has not been read yet; the last transient error, if any.
+    Pending(Option<String>),
+    /// Every configured source was read.
+    Loaded,
+    /// The lookup failed and `--authentication-tolerate-lookup-failure` lets the server go on
+    /// without it (it keeps re-reading the ConfigMap every ten seconds).
+    Tolerated(String),
+    /// The lookup failed for good: the server stops, as Go's does at start-up.
+    Fatal(String),
+}
+
+/// The shared [`CaState`], readable by the health checks and awaited by the server for a fatal
+/// failure.
+#[derive(Debug)]
+pub struct CaLoad(tokio::sync::watch::Sender<CaState>);
+
+impl CaLoad {
+    /// Starts in `state`.
+    pub fn new(state: CaState) -> Self {
+        CaLoad(tokio::sync::watch::Sender::new(state))
+    }
+
+    /// The current state.
+    pub fn state(&self) -> CaState {
+        self.0.borrow().clone()
+    }
+
+    fn set(&self, state: CaState) {
+        self.0.send_replace(state);
+    }
+
+    /// Completes with the reason once the lookup failed for good; never otherwise.
+    pub async fn fatal(&self) -> String {
+        let mut rx = self.0.subscribe();
+        loop {
+            if let CaState::Fatal(reason) = &*rx.borrow_and_update() {
+                return reason.clone();
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// Whether a failed lookup will fail again however often it is retried (the API refused it);
+/// unreachable or overloaded apiservers, timeouts and throttling are worth retrying.
+fn definitive(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if (400..500).contains(&s.code) && s.code != 408 && s.code != 429)
+}
+
+/// First delay before re-trying a transient lookup failure; doubled up to [`LOOKUP_MAX_DELAY`].
+const LOOKUP_DELAY: Duration = Duration::from_millis(500);
+/// Longest delay between lookups at start-up.
+const LOOKUP_MAX_DELAY: Duration = Duration::from_secs(10);
+
+/// The configuration the CA files alone give, for serving before the ConfigMap is read (a file
+/// that cannot be read is fatal, as in Go).
+pub fn from_files(
     args: &AuthArgs,
     sources: &Sources,
     provider: &Arc<CryptoProvider>,
 ) -> anyhow::Result<AuthnConfig> {
-    let mut inputs = Inputs {
+    let inputs = Inputs {
         client_ca: read(&sources.client_ca_file)?,
         requestheader: read(&sources.requestheader_file)?,
         configmap: None,
     };
-    if let Some(client) = &sources.configmap {
-        match fetch_configmap(client).await {
-            Ok(data) => inputs.configmap = Some(data.unwrap_or_default()),
-            Err(e) if args.authentication_tolerate_lookup_failure => {
-                tracing::warn!(error = %e, "error looking up in-cluster authentication configuration; continuing without it, which may treat all requests as anonymous");
-            }
-            Err(e) => anyhow::bail!(
-                "looking up configmap/{CONFIGMAP_NAME} in {CONFIGMAP_NAMESPACE}: {e} (set --authentication-tolerate-lookup-failure to start anyway)"
-            ),
-        }
-    }
-    let config = build(args, &inputs, provider)?;
-    if config.requestheader.is_none() {
-        tracing::warn!(
-            "no request-header CA: requests proxied by kube-apiserver will not be authenticated"
-        );
-    }
-    Ok(config)
+    build(args, &inputs, provider)
 }
 
-/// Keeps the serving certificate and the authenticator configuration current until aborted.
+/// Reads the ConfigMap until it is read, or fails for good; `None` when the failure was
+/// tolerated or fatal (`load` says which).
+async fn lookup(
+    args: &AuthArgs,
+    client: &kube::Client,
+    load: &CaLoad,
+) -> Option<BTreeMap<String, String>> {
+    let mut delay = LOOKUP_DELAY;
+    loop {
+        match fetch_configmap(client).await {
+            Ok(data) => return Some(data.unwrap_or_default()),
+            Err(e) if args.authentication_tolerate_lookup_failure => {
+                tracing::warn!(error = %e, "error looking up in-cluster authentication configuration; continuing without it, which may treat all requests as anonymous");
+                load.set(CaState::Tolerated(e.to_string()));
+                return None;
+            }
+            Err(e) if definitive(&e) => {
+                let reason = format!(
+                    "looking up configmap/{CONFIGMAP_NAME} in {CONFIGMAP_NAMESPACE}: {e} (set --authentication-tolerate-lookup-failure to start anyway)"
+                );
+                tracing::error!("{reason}");
+                load.set(CaState::Fatal(reason));
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "looking up configmap/{CONFIGMAP_NAME} in {CONFIGMAP_NAMESPACE} failed; requests proxied by kube-apiserver are anonymous until it is read");
+                load.set(CaState::Pending(Some(e.to_string())));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(LOOKUP_MAX_DELAY);
+            }
+        }
+    }
+}
+
+/// Reads the ConfigMap (when a CA comes from it) and installs the full configuration, then keeps
+/// the serving certificate and the authenticator configuration current until aborted. Until the
+/// ConfigMap is read, what the CA files give is in force: a request-header CA that only the
+/// ConfigMap names is unknown, so kube-apiserver's proxied requests are anonymous, exactly as a
+/// Go server treats a client certificate no loaded CA can verify.
 pub fn spawn(
     args: AuthArgs,
     sources: Sources,
     provider: Arc<CryptoProvider>,
     serving: Arc<ServingCert>,
     authn: Arc<DynamicAuthn>,
+    load: Arc<CaLoad>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut last = Inputs::default();
-        let mut first = true;
         let mut cm_data: Option<BTreeMap<String, String>> = None;
-        let mut ticks: u64 = 0;
+        let mut last = Inputs {
+            client_ca: read(&sources.client_ca_file).ok().flatten(),
+            requestheader: read(&sources.requestheader_file).ok().flatten(),
+            configmap: None,
+        };
+        if let Some(client) = &sources.configmap {
+            cm_data = lookup(&args, client, &load).await;
+            if matches!(load.state(), CaState::Fatal(_)) {
+                return;
+            }
+            last.configmap = cm_data.clone();
+            match build(&args, &last, &provider) {
+                Ok(config) => {
+                    if config.requestheader.is_none() {
+                        tracing::warn!(
+                            "no request-header CA: requests proxied by kube-apiserver will not be authenticated"
+                        );
+                    }
+                    authn.set(config);
+                    if cm_data.is_some() {
+                        tracing::info!("loaded the client and request-header CAs");
+                        load.set(CaState::Loaded);
+                    }
+                }
+                Err(e) => {
+                    let reason = format!("authentication configuration: {e}");
+                    tracing::error!("{reason}");
+                    load.set(CaState::Fatal(reason));
+                    return;
+                }
+            }
+        }
+        // The ConfigMap was just read: the next read is one period away.
+        let mut ticks: u64 = 1;
         let cm_every = (CONFIGMAP_PERIOD.as_millis() / FILE_PERIOD.as_millis()).max(1) as u64;
         let mut interval = tokio::time::interval(FILE_PERIOD);
         loop {
@@ -196,12 +309,6 @@ pub fn spawn(
                 requestheader: read(&sources.requestheader_file).ok().flatten(),
                 configmap: cm_data.clone(),
             };
-            if first {
-                // The start-up configuration came from the same sources a moment ago.
-                last = inputs;
-                first = false;
-                continue;
-            }
             if inputs == last {
                 continue;
             }
@@ -209,6 +316,9 @@ pub fn spawn(
                 Ok(config) => {
                     authn.set(config);
                     tracing::info!("reloaded the client and request-header CAs");
+                    if inputs.configmap.is_some() {
+                        load.set(CaState::Loaded);
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "new CA material not loaded; keeping the current one")
@@ -217,4 +327,40 @@ pub fn spawn(
             last = inputs;
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_a_fatal_state_ends_the_wait() {
+        let load = Arc::new(CaLoad::new(CaState::Pending(None)));
+        let waiter = tokio::spawn({
+            let load = load.clone();
+            async move { load.fatal().await }
+        });
+        load.set(CaState::Pending(Some("connection refused".into())));
+        load.set(CaState::Tolerated("x".into()));
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        load.set(CaState::Fatal("forbidden".into()));
+        assert_eq!(waiter.await.unwrap(), "forbidden");
+    }
+
+    #[test]
+    fn refusals_are_definitive_and_outages_are_not() {
+        let api = |code: u16| {
+            kube::Error::Api(
+                kube::core::Status::failure("x", "Reason")
+                    .with_code(code)
+                    .boxed(),
+            )
+        };
+        assert!(definitive(&api(403)));
+        assert!(definitive(&api(401)));
+        assert!(!definitive(&api(429)));
+        assert!(!definitive(&api(500)));
+        assert!(!definitive(&api(503)));
+    }
 }

@@ -38,6 +38,9 @@ pub enum ScrapeError {
     /// The body could not be decoded at all.
     #[error("decode failed: {0}")]
     Decode(#[from] crate::scrape::decode::DecodeError),
+    /// Not run, or abandoned, so that a slow node does not delay healthy ones.
+    #[error("{0}")]
+    Slow(#[from] crate::scrape::lanes::Refused),
 }
 
 impl ScrapeError {
@@ -51,6 +54,8 @@ impl ScrapeError {
             ScrapeError::Status(_) => "status",
             ScrapeError::TooLarge => "body_too_large",
             ScrapeError::Decode(_) => "decode",
+            ScrapeError::Slow(crate::scrape::lanes::Refused::NoSlot) => "no_slot",
+            ScrapeError::Slow(crate::scrape::lanes::Refused::Abandoned(_)) => "abandoned",
         }
     }
 }
@@ -268,6 +273,12 @@ impl KubeletClient {
                 }
             }
         }
+    }
+
+    /// The per-request timeout (`--kubelet-request-timeout`): how long a hanging kubelet can
+    /// hold a request slot.
+    pub fn timeout(&self) -> Duration {
+        self.cfg.timeout
     }
 
     /// `https://ADDR:PORT`, choosing the address by type priority as metrics-server does.

@@ -11,6 +11,7 @@ pub mod batch;
 pub mod client;
 pub mod decode;
 pub mod flags;
+pub mod lanes;
 pub mod status;
 
 use std::collections::HashMap;
@@ -19,7 +20,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -27,6 +27,7 @@ use crate::cluster::{ClusterIndex, NodeInfo};
 use crate::store::{CommitStats, Store};
 use client::{KubeletClient, ScrapeError};
 use flags::RetryPolicy;
+use lanes::{Lane, Lanes};
 pub use status::{NodeStatus, ScrapeStats};
 
 /// Path of the Prometheus resource endpoint.
@@ -60,7 +61,7 @@ pub struct Scraper {
     store: Arc<Store>,
     client: Arc<KubeletClient>,
     resolution: Duration,
-    permits: Arc<Semaphore>,
+    lanes: Lanes,
     stats: Arc<ScrapeStats>,
     retry: RetryPolicy,
     metrics: Option<Arc<crate::telemetry::SelfMetrics>>,
@@ -120,7 +121,8 @@ struct NodeRun {
 }
 
 impl Scraper {
-    /// A scraper over the given stages; `concurrency` bounds kubelet requests in flight.
+    /// A scraper over the given stages; `concurrency` bounds healthy nodes' kubelet requests in
+    /// flight, and failing nodes get a small bound of their own (see [`lanes`]).
     pub fn new(
         index: Arc<ClusterIndex>,
         store: Arc<Store>,
@@ -128,12 +130,13 @@ impl Scraper {
         resolution: Duration,
         concurrency: usize,
     ) -> Self {
+        let lanes = Lanes::new(concurrency, client.timeout());
         Scraper {
             index,
             store,
             client,
             resolution,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            lanes,
             stats: Arc::new(ScrapeStats::default()),
             retry: RetryPolicy::default(),
             metrics: None,
@@ -250,11 +253,20 @@ impl Scraper {
         let mut delay = self.retry.backoff;
         let mut attempt = 0;
         let result = loop {
-            let result = self.scrape_node(node, &run.use_summary).await;
+            // A node in backoff, or retrying, never takes a slot a healthy node waits for.
+            let lane = if run.failures > 0 || attempt > 0 {
+                Lane::Failing
+            } else {
+                Lane::Healthy
+            };
+            let result = self
+                .scrape_node(node, &run.use_summary, lane, deadline)
+                .await;
             let retriable = matches!(
                 &result,
                 Err(ScrapeError::Timeout
                     | ScrapeError::Request(_)
+                    | ScrapeError::Slow(lanes::Refused::Abandoned(_))
                     | ScrapeError::Status(429 | 500..))
             );
             if !retriable || attempt >= self.retry.retries || Instant::now() + delay > deadline {
@@ -320,18 +332,24 @@ impl Scraper {
         }
     }
 
-    /// Scrapes one node once and commits what it got.
+    /// Scrapes one node once in `lane` and commits what it got.
     async fn scrape_node(
         &self,
         node: &NodeInfo,
         use_summary: &AtomicBool,
+        lane: Lane,
+        deadline: Instant,
     ) -> Result<Outcome, ScrapeError> {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return Err(ScrapeError::Timeout);
+        // Lazy: the clock starts once the request has a slot.
+        let request = async {
+            let started = std::time::Instant::now();
+            let result = self.fetch_and_commit(node, use_summary, now_ms()).await;
+            (result, started)
         };
-        let started = std::time::Instant::now();
-        let request_ms = now_ms();
-        let result = self.fetch_and_commit(node, use_summary, request_ms).await;
+        let (result, started) = match self.lanes.run(lane, deadline, request).await {
+            Ok(done) => done,
+            Err(refused) => (Err(ScrapeError::Slow(refused)), std::time::Instant::now()),
+        };
         if let Some(m) = &self.metrics {
             let took = started.elapsed();
             m.kubelet_request(

@@ -92,16 +92,18 @@ pub fn client(env: &Env, identity: Option<&Leaf>) -> reqwest::Client {
         .unwrap()
 }
 
-/// Waits until the server answers `/healthz`.
+/// Waits until the server answers and has read the authentication ConfigMap (it listens before,
+/// treating front-proxy requests as anonymous until then).
 pub async fn wait_up(env: &Env) {
     let http = client(env, None);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(r) = http
-            .get(format!("{}/healthz", env.sim.server_url))
+            .get(format!("{}/readyz?verbose", env.sim.server_url))
             .send()
             .await
-            && r.status().is_success()
+            && let Ok(body) = r.text().await
+            && body.contains("[+]delegated-authentication ok")
         {
             return;
         }
