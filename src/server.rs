@@ -176,6 +176,7 @@ pub async fn run(args: ServerArgs, shutdown: impl Future<Output = ()>) -> anyhow
             args.kubelet.scrape_concurrency,
         )
         .with_retry(args.scrape.retry_policy())
+        .with_summary_fallback(args.scrape.kubelet_summary_fallback)
         .with_metrics(metrics.clone()),
     );
     let scrape_stats = scraper.stats();

@@ -203,3 +203,32 @@ fn cert_manager_overlay_wires_the_ca_bundle_instead_of_skipping_verification() {
         "{args:?}"
     );
 }
+
+#[test]
+fn without_the_summary_fallback_the_role_has_no_nodes_stats() {
+    let base = render("manifests");
+    let rules = |objs: &[Value]| {
+        find(objs, "ClusterRole", "system:metrics-apiserver")["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["resources"].as_array().unwrap().clone())
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(rules(&base).contains(&"nodes/stats".to_string()));
+    let objs = render("manifests/overlays/no-summary-fallback");
+    let resources = rules(&objs);
+    assert!(
+        !resources.contains(&"nodes/stats".to_string()),
+        "{resources:?}"
+    );
+    assert!(resources.contains(&"nodes/metrics".to_string()));
+    let args = container(&objs)["args"].as_array().unwrap().clone();
+    assert!(
+        args.contains(&Value::from("--kubelet-summary-fallback=false")),
+        "{args:?}"
+    );
+    // Everything else is the base's.
+    assert_eq!(objs.len(), base.len());
+}

@@ -313,3 +313,56 @@ async fn hanging_kubelets_beyond_the_concurrency_bound_never_delay_healthy_nodes
     }
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_summary_fallback_an_old_kubelet_is_never_asked_for_it() {
+    // Node 1's kubelet has no /metrics/resource; with the fallback off the server must not read
+    // its /stats/summary (the role may lack nodes/stats), and must not wait for it to be ready.
+    let c = restart_common::cluster(
+        "faults-no-summary",
+        3,
+        2,
+        &["--kubelet-summary-fallback=false"],
+        |control| control.set_kubelet_mode(1, KubeletMode::ResourceNotFound),
+    )
+    .await;
+    let started = restart_common::now_ms();
+    let names: Vec<String> = c
+        .sim
+        .scenario
+        .nodes
+        .iter()
+        .map(|n| n.name.clone())
+        .collect();
+    restart_common::eventually(Duration::from_secs(40), "nodes 0 and 2 served", || async {
+        let served = restart_common::nodes(&c).await;
+        (restart_common::named(&served, &names[0]).is_some()
+            && restart_common::named(&served, &names[2]).is_some())
+        .then_some(())
+    })
+    .await;
+    restart_common::eventually(Duration::from_secs(20), "ready", || async {
+        (restart_common::readyz(&c, "").await.0 == 200).then_some(())
+    })
+    .await;
+    // Two more periods: the old kubelet keeps answering 404 and is never read another way.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let served = restart_common::nodes(&c).await;
+    assert!(
+        restart_common::named(&served, &names[1]).is_none(),
+        "{served:?}"
+    );
+    let summary_reads: Vec<i64> = c
+        .sim
+        .control
+        .served_samples(1)
+        .into_iter()
+        .filter(|t| *t >= started)
+        .collect();
+    assert!(
+        summary_reads.is_empty(),
+        "no /stats/summary was served to the server: {summary_reads:?}"
+    );
+    assert!(!c.sim.control.served_samples(0).is_empty());
+    c.shutdown().await;
+}

@@ -36,6 +36,11 @@ pub struct ScrapeArgs {
     /// reject other keys.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", value_parser = parse_go_bool)]
     pub serve_swap: bool,
+    /// Read `/stats/summary` from a kubelet whose `/metrics/resource` answers 404 (kubelets before
+    /// 1.18). `--kubelet-summary-fallback=false` never asks for it, so the RBAC role needs no
+    /// `nodes/stats` (the `no-summary-fallback` overlay).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "true", value_parser = parse_go_bool)]
+    pub kubelet_summary_fallback: bool,
     /// Retries of a failed kubelet request inside the same period (with doubling backoff).
     #[arg(long, default_value_t = 2)]
     pub kubelet_retries: u32,
@@ -55,6 +60,7 @@ impl Default for ScrapeArgs {
             metric_staleness: None,
             allow_partial_pods: false,
             serve_swap: true,
+            kubelet_summary_fallback: true,
             kubelet_retries: 2,
             kubelet_retry_backoff: Duration::from_millis(250),
             kubelet_failing_after: 3,

@@ -65,6 +65,8 @@ pub struct Scraper {
     stats: Arc<ScrapeStats>,
     retry: RetryPolicy,
     metrics: Option<Arc<crate::telemetry::SelfMetrics>>,
+    /// Whether a 404 on the resource endpoint sends the node to the Summary API.
+    summary_fallback: bool,
 }
 
 /// Current wall clock in Unix milliseconds.
@@ -140,12 +142,20 @@ impl Scraper {
             stats: Arc::new(ScrapeStats::default()),
             retry: RetryPolicy::default(),
             metrics: None,
+            summary_fallback: true,
         }
     }
 
     /// The same scraper recording each kubelet request in the self-metrics.
     pub fn with_metrics(mut self, metrics: Arc<crate::telemetry::SelfMetrics>) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// The same scraper, falling back to `/stats/summary` on a 404 only if `on`
+    /// (`--kubelet-summary-fallback`).
+    pub fn with_summary_fallback(mut self, on: bool) -> Self {
+        self.summary_fallback = on;
         self
     }
 
@@ -385,7 +395,7 @@ impl Scraper {
         } else {
             let path = node.metrics_path.as_deref().unwrap_or(RESOURCE_PATH);
             match self.client.get(node, path).await {
-                Err(ScrapeError::Status(404)) => {
+                Err(ScrapeError::Status(404)) if self.summary_fallback => {
                     tracing::info!(node = %node.name, "kubelet has no {path}; using {SUMMARY_PATH}");
                     use_summary.store(true, Ordering::Relaxed);
                     return Box::pin(self.fetch_and_commit(node, use_summary, request_ms)).await;
