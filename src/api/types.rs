@@ -22,7 +22,7 @@ pub struct GroupVersion {
     pub version: &'static str,
     /// `metrics.k8s.io/v1beta1`.
     pub api_version: &'static str,
-    /// First of this version's slots in an event's frame cache (see [`Encoding::slot`]).
+    /// First of this version's slots in an event's frame cache (see `frames::Encoding::slot`).
     pub slot: usize,
 }
 
