@@ -1,4 +1,4 @@
-//! The three defects of issue 8 stay fixed, and tolerant input is served: a kubelet without node
+//! Three readiness and restart defects stay fixed, and tolerant input is served: a kubelet without node
 //! series does not hold readiness back, zero readings (node and container) are served, a scrape
 //! without start times is no restart, and the server reads pods as metadata of Running pods only
 //! (checked in the fake kube-apiserver's request log), which the fake answers as kube-apiserver.
