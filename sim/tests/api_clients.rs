@@ -8,8 +8,8 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Cluster, python_client};
-use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use common::{Cluster, metrics_resource as resource, python_client};
+use kube::api::{Api, DynamicObject, ListParams};
 use metrics_apiserver::api::quantity::parse_quantity;
 
 fn kubectl(kubeconfig: &str, args: &[&str]) -> Vec<String> {
@@ -45,16 +45,6 @@ fn column(lines: &[String], i: usize) -> Vec<f64> {
 
 fn non_increasing(v: &[f64]) -> bool {
     v.windows(2).all(|w| w[0] >= w[1])
-}
-
-fn resource(version: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource {
-        group: "metrics.k8s.io".into(),
-        version: version.into(),
-        api_version: format!("metrics.k8s.io/{version}"),
-        kind: kind.into(),
-        plural: plural.into(),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,11 +262,7 @@ async fn kubectl_python_and_kube_rs_read_metrics() {
     }
 
     // --- kube-rs: dynamic list with label selector and limit, continue, and get ---
-    let kcfg = kube::config::Kubeconfig::read_from(&kc).unwrap();
-    let cfg = kube::Config::from_custom_kubeconfig(kcfg, &Default::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(cfg).unwrap();
+    let client = common::kube_client(&kc).await;
     for v in ["v1beta1", "v1"] {
         let pods: Api<DynamicObject> =
             Api::all_with(client.clone(), &resource(v, "PodMetrics", "pods"));

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{Cluster, python_client};
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::{Api, DynamicObject};
 use metrics_apiserver::api::quantity::format_memory_bytes;
 use serde_json::Value;
 
@@ -156,18 +156,8 @@ async fn swap_is_served_where_kubelets_report_it() {
     }
 
     // kube-rs reads it as any other quantity of the usage map.
-    let kcfg = kube::config::Kubeconfig::read_from(&kc).unwrap();
-    let cfg = kube::Config::from_custom_kubeconfig(kcfg, &Default::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(cfg).unwrap();
-    let ar = ApiResource {
-        group: "metrics.k8s.io".into(),
-        version: "v1".into(),
-        api_version: "metrics.k8s.io/v1".into(),
-        kind: "NodeMetrics".into(),
-        plural: "nodes".into(),
-    };
+    let client = common::kube_client(&kc).await;
+    let ar = common::metrics_resource("v1", "NodeMetrics", "nodes");
     let nodes: Api<DynamicObject> = Api::all_with(client, &ar);
     let n = nodes.get("sim-node-1").await.unwrap();
     assert_eq!(

@@ -47,21 +47,7 @@ fn kubectl_for(kubeconfig: &str, args: &[&str], secs: u64) -> std::thread::JoinH
 }
 
 fn pod_metrics_resource() -> ApiResource {
-    ApiResource {
-        group: "metrics.k8s.io".into(),
-        version: "v1beta1".into(),
-        api_version: "metrics.k8s.io/v1beta1".into(),
-        kind: "PodMetrics".into(),
-        plural: "pods".into(),
-    }
-}
-
-async fn kube_client(kubeconfig: &str) -> kube::Client {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .unwrap();
-    kube::Client::try_from(cfg).unwrap()
+    common::metrics_resource("v1beta1", "PodMetrics", "pods")
 }
 
 #[derive(Debug, Default)]
@@ -144,7 +130,7 @@ async fn real_clients_watch_through_the_aggregation_layer() {
 
     // kube-rs' runtime watcher: initial state, modifications, a deletion, and recovery after the
     // server restarts (its resourceVersions start above the old ones, so the resume gets 410).
-    let client = kube_client(&kc).await;
+    let client = common::kube_client(&kc).await;
     let api: kube::Api<DynamicObject> = kube::Api::all_with(client, &pod_metrics_resource());
     let seen = Arc::new(Mutex::new(Seen::default()));
     let sink = seen.clone();

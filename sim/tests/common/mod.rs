@@ -350,3 +350,23 @@ pub fn server_binary() -> PathBuf {
     }
     server
 }
+
+/// A kube-rs client for the simulated cluster's kubeconfig.
+pub async fn kube_client(kubeconfig: &str) -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(cfg).unwrap()
+}
+
+/// The dynamic resource of a metrics kind (`NodeMetrics`/`nodes`, `PodMetrics`/`pods`) in `version`.
+pub fn metrics_resource(version: &str, kind: &str, plural: &str) -> kube::api::ApiResource {
+    kube::api::ApiResource {
+        group: "metrics.k8s.io".into(),
+        version: version.into(),
+        api_version: format!("metrics.k8s.io/{version}"),
+        kind: kind.into(),
+        plural: plural.into(),
+    }
+}
