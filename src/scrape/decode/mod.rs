@@ -21,6 +21,29 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 pub mod resource;
 pub mod summary;
 
+/// What both decoders' tests need: the kubelet fixtures and a timestamped point.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Point;
+
+    /// A file of `tests/fixtures/kubelet/`.
+    pub(crate) fn fixture(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/tests/fixtures/kubelet/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// A point with a timestamp, as decoders return it.
+    pub(crate) fn pt(value: f64, ts: i64) -> Option<Point> {
+        Some(Point {
+            value,
+            timestamp_ms: Some(ts),
+        })
+    }
+}
+
 pub use resource::decode_resource;
 pub use summary::decode_summary;
 

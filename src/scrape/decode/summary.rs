@@ -354,14 +354,10 @@ impl<'de> Deserialize<'de> for Time {
 mod tests {
     use super::*;
     use crate::scrape::decode::ContainerRaw;
-
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/kubelet/stats_summary_kind_k8s1.17.json"
-    );
+    use crate::scrape::decode::test_support::pt;
 
     fn fixture() -> Vec<u8> {
-        std::fs::read(FIXTURE).unwrap_or_else(|e| panic!("{FIXTURE}: {e}"))
+        crate::scrape::decode::test_support::fixture("stats_summary_kind_k8s1.17.json")
     }
 
     fn decode(body: &[u8]) -> Decoded<'static> {
@@ -369,13 +365,6 @@ mod tests {
             Ok(d) => d,
             Err(e) => panic!("decode failed: {e}"),
         }
-    }
-
-    fn pt(value: f64, ts: i64) -> Option<Point> {
-        Some(Point {
-            value,
-            timestamp_ms: Some(ts),
-        })
     }
 
     // 2020-04-16T20:25:28Z, 20:25:30Z and 20:17:46Z as Unix seconds.

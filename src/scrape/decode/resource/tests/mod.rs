@@ -8,9 +8,9 @@ mod malformed;
 mod syntax;
 
 use super::decode_resource;
-use crate::scrape::decode::{ContainerRaw, Decoded, Point};
+pub(super) use crate::scrape::decode::test_support::{fixture, pt};
+use crate::scrape::decode::{ContainerRaw, Decoded};
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kubelet/");
 const PROM_FIXTURES: [&str; 4] = [
     "metrics_resource_kind_k8s1.21_70pods.prom",
     "metrics_resource_single_pod_normal.prom",
@@ -18,23 +18,11 @@ const PROM_FIXTURES: [&str; 4] = [
     "metrics_resource_modern_example.prom",
 ];
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{DIR}{name}");
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
 fn decode(body: &[u8]) -> Decoded<'_> {
     match decode_resource(body) {
         Ok(d) => d,
         Err(e) => panic!("decode failed: {e}"),
     }
-}
-
-fn pt(value: f64, ts: i64) -> Option<Point> {
-    Some(Point {
-        value,
-        timestamp_ms: Some(ts),
-    })
 }
 
 fn find<'d, 'a>(d: &'d Decoded<'a>, ns: &str, pod: &str, c: &str) -> &'d ContainerRaw<'a> {
