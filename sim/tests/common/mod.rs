@@ -337,12 +337,13 @@ pub fn server_binary() -> PathBuf {
     let sim_bin = PathBuf::from(env!("CARGO_BIN_EXE_metrics-apiserver-sim"));
     let server = sim_bin.with_file_name("metrics-apiserver");
     // Always ask cargo: a no-op when the binary is fresh, a rebuild when only the simulator's
-    // package was built after a change to the server. `--tests` resolves features as `cargo test`
-    // does (dev-dependencies included), so under `cargo test --workspace` this rebuilds nothing.
+    // package was built after a change to the server. The same command as the test run's own
+    // (`cargo test --workspace`) resolves the same features and profile, so there it rebuilds
+    // nothing; any other `cargo build` would compile the whole dependency tree a second time.
     {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = std::process::Command::new(cargo)
-            .args(["build", "--workspace", "--bins", "--tests"])
+            .args(["test", "--workspace", "--no-run"])
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .status()
             .expect("cargo");
