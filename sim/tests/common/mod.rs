@@ -336,20 +336,38 @@ pub fn python_client(args: &[&str]) -> Vec<Value> {
 pub fn server_binary() -> PathBuf {
     let sim_bin = PathBuf::from(env!("CARGO_BIN_EXE_metrics-apiserver-sim"));
     let server = sim_bin.with_file_name("metrics-apiserver");
-    // Always ask cargo: a no-op when the binary is fresh, a rebuild when only the simulator's
-    // package was built after a change to the server. The same command as the test run's own
-    // (`cargo test --workspace`) resolves the same features and profile, so there it rebuilds
-    // nothing; any other `cargo build` would compile the whole dependency tree a second time.
-    {
+    // Under `cargo test --workspace` the binary was just built with the tests. Otherwise (only
+    // the simulator's package was built after a change to the server) ask cargo to build it.
+    // A cargo run from inside a test sees the test's environment and would compile the whole
+    // dependency tree again, so it runs only when the binary is missing or older than the source.
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let built = std::fs::metadata(&server).and_then(|m| m.modified()).ok();
+    let newest = newest_mtime(&root.join("src"))
+        .max(newest_mtime(&root.join("Cargo.toml")))
+        .max(newest_mtime(&root.join("Cargo.lock")));
+    if built.is_none_or(|b| Some(b) < newest) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = std::process::Command::new(cargo)
-            .args(["test", "--workspace", "--no-run"])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .args(["build", "--workspace", "--bins"])
+            .current_dir(&root)
             .status()
             .expect("cargo");
         assert!(status.success(), "building the server binary failed");
     }
     server
+}
+
+/// The newest modification time of a file, or of any file under a directory.
+fn newest_mtime(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| newest_mtime(&e.path()))
+        .max()
 }
 
 /// A kube-rs client for the simulated cluster's kubeconfig.
