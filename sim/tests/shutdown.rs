@@ -7,30 +7,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{WatchReader, server_binary};
-use metrics_apiserver_sim::{self as sim, SimOptions};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 
 const PODS: &str = "/apis/metrics.k8s.io/v1beta1/pods";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_then_ends_streams_and_exits_in_time() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = std::env::temp_dir().join(format!("mas-shutdown-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let sim = sim::start(SimOptions {
-        nodes: 10,
-        pods_per_node: 20,
-        seed: 5,
-        kubeconfig: dir.join("kubeconfig"),
-        work_dir: dir.clone(),
-        server_port: 0,
-        apiserver_port: 0,
-        metric_resolution_secs: 10,
-    })
-    .await
-    .unwrap();
+    let (sim, dir) = common::simulation("shutdown", 10, 20, 5).await;
     let mut child = tokio::process::Command::new(server_binary())
         .args(&sim.server_args)
         .arg("--shutdown-delay-duration=2s")
@@ -38,23 +21,7 @@ async fn sigterm_drains_then_ends_streams_and_exits_in_time() {
         .spawn()
         .unwrap();
 
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&sim.ca_file).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let tls = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {}", sim.control.token()).parse().unwrap(),
-    );
-    let http = reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .default_headers(headers)
-        .build()
-        .unwrap();
+    let http = common::token_client(&sim, None);
     let direct = |p: &str| format!("{}{p}", sim.server_url);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -11,32 +11,12 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use metrics_apiserver::config::ServerArgs;
 use metrics_apiserver::server;
-use metrics_apiserver_sim::{self as sim, KubeletMode, SimOptions, Simulation};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
+use metrics_apiserver_sim::{KubeletMode, Simulation};
 use serde_json::Value;
 
 fn http_client(sim: &Simulation) -> reqwest::Client {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&sim.ca_file).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let tls = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
     // The server is secured as in a cluster: authenticate with the kubeconfig's token.
-    let mut headers = reqwest::header::HeaderMap::new();
-    let bearer = format!("Bearer {}", sim.control.token());
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        reqwest::header::HeaderValue::from_str(&bearer).unwrap(),
-    );
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .default_headers(headers)
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap()
+    common::token_client(sim, Some(Duration::from_secs(5)))
 }
 
 async fn node_names(http: &reqwest::Client, sim: &Simulation) -> Vec<String> {
@@ -112,21 +92,7 @@ async fn self_metric(http: &reqwest::Client, sim: &Simulation, line_prefix: &str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faulty_kubelets_cost_only_themselves() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = std::env::temp_dir().join(format!("mas-faults-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let simulation = sim::start(SimOptions {
-        nodes: 5,
-        pods_per_node: 2,
-        seed: 3,
-        kubeconfig: dir.join("kubeconfig"),
-        work_dir: dir.clone(),
-        server_port: 0,
-        apiserver_port: 0,
-        metric_resolution_secs: 10,
-    })
-    .await
-    .unwrap();
+    let (simulation, dir) = common::simulation("faults", 5, 2, 3).await;
     let names: Vec<String> = simulation
         .scenario
         .nodes

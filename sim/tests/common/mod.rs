@@ -32,21 +32,7 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a simulated cluster and the server with `extra` arguments.
     pub async fn start(name: &str, nodes: usize, pods_per_node: usize, extra: &[&str]) -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let dir = std::env::temp_dir().join(format!("mas-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let sim = sim::start(SimOptions {
-            nodes,
-            pods_per_node,
-            seed: 7,
-            kubeconfig: dir.join("kubeconfig"),
-            work_dir: dir.clone(),
-            server_port: 0,
-            apiserver_port: 0,
-            metric_resolution_secs: 10,
-        })
-        .await
-        .unwrap();
+        let (sim, dir) = simulation(name, nodes, pods_per_node, 7).await;
         let mut args = sim.server_args.clone();
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut c = Cluster {
@@ -91,25 +77,7 @@ impl Cluster {
 
     /// A client that trusts the simulator's CA and sends the kubeconfig's token.
     pub fn http(&self) -> reqwest::Client {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(&self.sim.ca_file).unwrap() {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let tls = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {}", self.sim.control.token())
-                .parse()
-                .unwrap(),
-        );
-        reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .default_headers(headers)
-            .build()
-            .unwrap()
+        token_client(&self.sim, None)
     }
 
     /// A client that trusts the simulator's CA and sends no credentials.
@@ -388,4 +356,53 @@ pub fn metrics_resource(version: &str, kind: &str, plural: &str) -> kube::api::A
         kind: kind.into(),
         plural: plural.into(),
     }
+}
+
+/// Starts a simulated cluster (no server) in a work directory of its own, at 10s resolution.
+pub async fn simulation(
+    name: &str,
+    nodes: usize,
+    pods_per_node: usize,
+    seed: u64,
+) -> (Simulation, PathBuf) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = std::env::temp_dir().join(format!("mas-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sim = sim::start(SimOptions {
+        nodes,
+        pods_per_node,
+        seed,
+        kubeconfig: dir.join("kubeconfig"),
+        work_dir: dir.clone(),
+        server_port: 0,
+        apiserver_port: 0,
+        metric_resolution_secs: 10,
+    })
+    .await
+    .unwrap();
+    (sim, dir)
+}
+
+/// A client that trusts the simulator's CA and authenticates with its token, as a user of the
+/// cluster would; `timeout` bounds each request.
+pub fn token_client(sim: &Simulation, timeout: Option<Duration>) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&sim.ca_file).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", sim.control.token()).parse().unwrap(),
+    );
+    let mut b = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .default_headers(headers);
+    if let Some(t) = timeout {
+        b = b.timeout(t);
+    }
+    b.build().unwrap()
 }
